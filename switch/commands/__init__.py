@@ -1,0 +1,1 @@
+"""Sub-commands of the ``atm-switch`` CLI, one module each."""

@@ -1,0 +1,220 @@
+"""One typed configuration object for every atm-switch process.
+
+Sources, lowest precedence first: built-in defaults, a TOML file, environment
+variables (``ATM_SWITCH_<SECTION>_<KEY>``, plus ``ATM_SWITCH_DATA_DIR`` and
+``ATM_SWITCH_DSN``), then command-line flags. The defaults work on a laptop: an
+embedded PostgreSQL in ``./atm-switch-data`` and the switch on port 8583.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or of the wrong type."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8583
+    # A terminal may have this many requests outstanding (spec 1).
+    inflight_per_connection_max: int = 8
+    connections_max: int = 20_000
+    # Spec 1: a longer length closes the connection.
+    frame_size_bytes_max: int = 4096
+    # "binary2" (spec 1, 2-byte big-endian) or "ascii4" (4 ASCII digits).
+    framing: str = "binary2"
+    # Spec 5.6: every 0200 is answered within this deadline.
+    request_deadline_s: float = 5.0
+    # Spec 1: the switch MAY close a connection idle for more than 180 s.
+    idle_timeout_s: float = 180.0
+    # Graceful shutdown: in-flight requests get this long to finish.
+    shutdown_grace_s: float = 10.0
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    workers: int = 1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OpsConfig:
+    metrics_host: str = "127.0.0.1"
+    # 0 disables the HTTP ops endpoint; serve uses 9583 by default.
+    metrics_port: int = 9583
+    log_level: str = "INFO"
+    log_file: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    # Empty: start an embedded PostgreSQL (pgserver) in the data directory.
+    dsn: str = ""
+    pool_size_min: int = 2
+    pool_size_max: int = 16
+    # How long a call waits for PostgreSQL before failing with a typed error.
+    call_timeout_s: float = 4.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HsmConfig:
+    # Name of an environment variable holding the LMK as hex; when unset the
+    # LMK lives in <data_dir>/lmk.key (mode 0600).
+    lmk_env: str = "ATM_SWITCH_LMK"
+    # Test mode allows clear PINs/TMKs in fixtures and prints PIN mailers.
+    test_mode: bool = False
+    allow_weaker_pin_format: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuthorizationConfig:
+    # Spec 5.2: a withdrawal hold with no completion/reversal is presumed
+    # dispensed after this long; a deposit hold is released.
+    hold_expiry_s: int = 600
+    # Spec 6 defaults, in minor units.
+    dispense_unit_minor: int = 10_000
+    withdrawal_max_minor: int = 250_000
+    daily_withdrawal_max_minor: int = 2_000_000
+    daily_withdrawal_count: int | None = None
+    pin_tries_max: int = 3
+    # Spec 5.5: duplicate keys are kept at least 48 hours.
+    idempotency_retention_h: int = 48
+    sweep_interval_s: float = 5.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Config:
+    data_dir: Path = Path("./atm-switch-data")
+    server: ServerConfig = dataclasses.field(default_factory=ServerConfig)
+    ops: OpsConfig = dataclasses.field(default_factory=OpsConfig)
+    database: DatabaseConfig = dataclasses.field(default_factory=DatabaseConfig)
+    hsm: HsmConfig = dataclasses.field(default_factory=HsmConfig)
+    authorization: AuthorizationConfig = dataclasses.field(default_factory=AuthorizationConfig)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Config:
+        """Return a copy with dotted keys (``server.port``) replaced; None values are skipped."""
+        return _apply(self, {k: v for k, v in overrides.items() if v is not None}, "flag")
+
+
+_SECTIONS = ("server", "ops", "database", "hsm", "authorization")
+ENV_PREFIX = "ATM_SWITCH_"
+DEFAULT_CONFIG_NAME = "atm-switch.toml"
+
+
+def load_config(
+    config_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build the configuration: defaults < TOML < environment < flags."""
+    env = os.environ if environ is None else environ
+    flags = dict(flags or {})
+    config = Config()
+    path = config_file or env.get(ENV_PREFIX + "CONFIG")
+    if path is None:
+        data_dir = flags.get("data_dir") or env.get(ENV_PREFIX + "DATA_DIR") or config.data_dir
+        candidate = Path(data_dir) / DEFAULT_CONFIG_NAME
+        path = candidate if candidate.is_file() else None
+    if path is not None:
+        config = _apply(config, _flatten(_read_toml(Path(path))), f"file {path}")
+    config = _apply(config, _from_environment(env), "environment")
+    return config.with_overrides(flags)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"configuration file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from exc
+
+
+def _flatten(document: Mapping[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in document.items():
+        if key in _SECTIONS and isinstance(value, Mapping):
+            for sub_key, sub_value in value.items():
+                flat[f"{key}.{sub_key}"] = sub_value
+        else:
+            flat[key] = value
+    return flat
+
+
+def _from_environment(env: Mapping[str, str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    if ENV_PREFIX + "DATA_DIR" in env:
+        found["data_dir"] = env[ENV_PREFIX + "DATA_DIR"]
+    if ENV_PREFIX + "DSN" in env:
+        found["database.dsn"] = env[ENV_PREFIX + "DSN"]
+    for section in _SECTIONS:
+        section_type = type(getattr(Config(), section))
+        for field in dataclasses.fields(section_type):
+            name = f"{ENV_PREFIX}{section.upper()}_{field.name.upper()}"
+            if name in env:
+                found[f"{section}.{field.name}"] = env[name]
+    return found
+
+
+def _apply(config: Config, values: Mapping[str, Any], source: str) -> Config:
+    top: dict[str, Any] = {}
+    sections: dict[str, dict[str, Any]] = {}
+    hints = typing.get_type_hints(Config)
+    for key, raw in values.items():
+        if "." in key:
+            section, name = key.split(".", 1)
+            if section not in _SECTIONS:
+                raise ConfigError(f"unknown configuration section {section!r} ({source})")
+            section_obj = getattr(config, section)
+            section_hints = typing.get_type_hints(type(section_obj))
+            if name not in section_hints:
+                raise ConfigError(f"unknown configuration key {key!r} ({source})")
+            sections.setdefault(section, {})[name] = _coerce(raw, section_hints[name], key, source)
+        elif key == "data_dir":
+            top["data_dir"] = Path(str(raw))
+        else:
+            raise ConfigError(f"unknown configuration key {key!r} ({source})")
+    del hints
+    for section, changes in sections.items():
+        top[section] = dataclasses.replace(getattr(config, section), **changes)
+    return dataclasses.replace(config, **top)
+
+
+def _coerce(raw: Any, hint: Any, key: str, source: str) -> Any:
+    """Turn a TOML/env/flag value into the field's declared type."""
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if raw is None or (isinstance(raw, str) and raw.lower() in ("", "none", "null")):
+        if type(None) in allowed:
+            return None
+    for kind in allowed:
+        if kind is type(None):
+            continue
+        try:
+            if kind is bool:
+                if isinstance(raw, bool):
+                    return raw
+                text = str(raw).strip().lower()
+                if text in ("1", "true", "yes", "on"):
+                    return True
+                if text in ("0", "false", "no", "off"):
+                    return False
+                continue
+            if kind is int:
+                if isinstance(raw, bool):
+                    continue
+                return int(raw)
+            if kind is float:
+                return float(raw)
+            if kind is str:
+                return str(raw)
+        except (TypeError, ValueError):
+            continue
+    raise ConfigError(f"configuration key {key!r} ({source}): {raw!r} is not a valid {hint}")
