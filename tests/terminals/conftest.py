@@ -1,0 +1,52 @@
+"""Helpers to run a device emulator and talk to it through a driver, over an in-memory line
+(fast unit tests) or a real pty pair opened with pyserial (integration tests)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import trio
+
+from terminals.transport import Transport, TransportClosed, memory_transport_pair, open_pty_pair
+
+Serve = Callable[[Transport], Awaitable[None]]
+
+
+async def _serve_quietly(serve: Serve, transport: Transport) -> None:
+    try:
+        await serve(transport)
+    except TransportClosed:
+        pass
+
+
+@asynccontextmanager
+async def memory_link(serve: Serve) -> AsyncIterator[Transport]:
+    """Start `serve` on the device end of an in-memory line; yield the host end."""
+    host, device = memory_transport_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_serve_quietly, serve, device)
+        await trio.testing.wait_all_tasks_blocked()
+        try:
+            yield host
+        finally:
+            nursery.cancel_scope.cancel()
+            await host.aclose()
+
+
+@asynccontextmanager
+async def pty_link(serve: Serve) -> AsyncIterator[Transport]:
+    """Start `serve` on a pty master; yield the slave opened by path with pyserial."""
+    pair = open_pty_pair()
+    device = pair.device_transport()
+    host = pair.open_driver_transport()
+    pair.close_slave_keeper()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_serve_quietly, serve, device)
+        await trio.sleep(0)
+        try:
+            yield host
+        finally:
+            nursery.cancel_scope.cancel()
+            await host.aclose()
+            await device.aclose()
