@@ -1,0 +1,194 @@
+"""PostgreSQL access for idempotency records, stored responses and reversal markers.
+
+Each function is one round trip (one ``Database.run``). Rows of ``auth_messages`` are keyed by
+the message key of spec 5.5; a row is claimed ``pending`` before any effect and finished
+``done`` with the response fields, which are re-sent for every repeat.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from switch.authorization.request import MessageKey, OriginalData
+from switch.db.runtime import Database
+
+_KEY_WHERE = (
+    "message_class = $1 AND terminal_id = $2 AND stan = $3 AND transmission_dt = $4"
+    " AND acquirer_id = $5"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    record_id: int
+    key: MessageKey
+    fingerprint: str
+    state: str
+    response_code: str | None
+    response_fields: dict[str, str] | None
+    effect: dict[str, Any] | None
+    card_id: int | None
+    created_at: dt.datetime
+
+    @property
+    def done(self) -> bool:
+        return self.state == "done"
+
+
+def _key_args(key: MessageKey) -> tuple[str, str, str, str, str]:
+    return (key.message_class, key.terminal_id, key.stan, key.transmission_dt, key.acquirer_id)
+
+
+def original_key(terminal_id: str, original: OriginalData) -> MessageKey:
+    """The 0200 key an advice's field 90 names (spec 5.4: 41 of the advice + 90)."""
+    return MessageKey(
+        "0200", terminal_id, original.stan, original.transmission_dt, original.acquirer_id
+    )
+
+
+def _record(row: asyncpg.Record | None) -> MessageRecord | None:
+    if row is None:
+        return None
+    fields = row["response_fields"]
+    effect = row["effect"]
+    return MessageRecord(
+        record_id=row["id"],
+        key=MessageKey(
+            row["message_class"], row["terminal_id"], row["stan"], row["transmission_dt"],
+            row["acquirer_id"],
+        ),
+        fingerprint=row["fingerprint"],
+        state=row["state"],
+        response_code=row["response_code"],
+        response_fields=json.loads(fields) if fields is not None else None,
+        effect=json.loads(effect) if effect is not None else None,
+        card_id=row["card_id"],
+        created_at=row["created_at"],
+    )
+
+
+async def load_record(db: Database, key: MessageKey) -> MessageRecord | None:
+    row = await db.fetchrow(f"SELECT * FROM auth_messages WHERE {_KEY_WHERE}", *_key_args(key))
+    return _record(row)
+
+
+async def has_reversal_marker(db: Database, key: MessageKey) -> bool:
+    """Spec 5.4: a reversal of this (unknown) original arrived first."""
+    found = await db.fetchval(
+        "SELECT 1 FROM reversal_markers WHERE terminal_id = $1 AND stan = $2"
+        " AND transmission_dt = $3 AND acquirer_id = $4",
+        key.terminal_id, key.stan, key.transmission_dt, key.acquirer_id,
+    )
+    return found is not None
+
+
+async def claim(
+    db: Database, key: MessageKey, *, fingerprint: str, processing_code: str, amount_minor: int
+) -> tuple[bool, MessageRecord]:
+    """Insert a pending row for the key; (True, row) if claimed now, (False, existing) if not."""
+
+    async def work(connection: asyncpg.Connection) -> tuple[bool, asyncpg.Record]:
+        row = await connection.fetchrow(
+            "INSERT INTO auth_messages (message_class, terminal_id, stan, transmission_dt,"
+            " acquirer_id, fingerprint, processing_code, amount_minor)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING *",
+            *_key_args(key), fingerprint, processing_code, amount_minor,
+        )
+        if row is not None:
+            return True, row
+        existing = await connection.fetchrow(
+            f"SELECT * FROM auth_messages WHERE {_KEY_WHERE}", *_key_args(key)
+        )
+        return False, existing
+
+    claimed, row = await db.run(work)
+    record = _record(row)
+    if record is None:  # deleted between the two statements: retention ran; claim again
+        return await claim(
+            db, key, fingerprint=fingerprint, processing_code=processing_code,
+            amount_minor=amount_minor,
+        )
+    return claimed, record
+
+
+async def take_over_stale(db: Database, key: MessageKey, created_before: dt.datetime) -> bool:
+    """Restart the clock of a stale pending row so exactly one caller resolves it."""
+    status = await db.execute(
+        f"UPDATE auth_messages SET created_at = now() WHERE {_KEY_WHERE}"
+        " AND state = 'pending' AND created_at < $6",
+        *_key_args(key), created_before,
+    )
+    return status.endswith(" 1")
+
+
+async def finish(
+    db: Database,
+    key: MessageKey,
+    *,
+    response_code: str,
+    response_fields: Mapping[str, str] | None,
+    card_id: int | None = None,
+    effect: Mapping[str, Any] | None = None,
+) -> None:
+    """Record the answer durably (before it is sent: spec 5.2 "00 only after commit")."""
+    await db.execute(
+        "UPDATE auth_messages SET state = 'done', response_code = $6, response_fields = $7,"
+        f" card_id = $8, effect = $9, answered_at = now() WHERE {_KEY_WHERE}",
+        *_key_args(key), response_code, _json_or_none(response_fields), card_id,
+        _json_or_none(effect),
+    )
+
+
+def _json_or_none(value: Mapping[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(dict(value), ensure_ascii=False)
+
+
+async def update_effect(db: Database, key: MessageKey, effect: Mapping[str, Any]) -> None:
+    await db.execute(
+        f"UPDATE auth_messages SET effect = $6 WHERE {_KEY_WHERE}",
+        *_key_args(key), json.dumps(dict(effect)),
+    )
+
+
+async def forget(db: Database, key: MessageKey) -> None:
+    """Drop a pending claim whose answer is not recorded (30, 58, 63: spec 5.5)."""
+    await db.execute(f"DELETE FROM auth_messages WHERE {_KEY_WHERE} AND state = 'pending'",
+                     *_key_args(key))
+
+
+async def add_reversal_marker(db: Database, terminal_id: str, original: OriginalData,
+                              reversal_stan: str) -> None:
+    await db.execute(
+        "INSERT INTO reversal_markers (terminal_id, stan, transmission_dt, acquirer_id,"
+        " reversal_stan) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        terminal_id, original.stan, original.transmission_dt, original.acquirer_id, reversal_stan,
+    )
+
+
+async def stale_pending(db: Database, created_before: dt.datetime, limit: int) -> list[MessageKey]:
+    rows = await db.fetch(
+        "SELECT message_class, terminal_id, stan, transmission_dt, acquirer_id"
+        " FROM auth_messages WHERE state = 'pending' AND created_at < $1"
+        " ORDER BY created_at LIMIT $2",
+        created_before, limit,
+    )
+    return [MessageKey(*tuple(row)) for row in rows]
+
+
+async def purge_older_than(db: Database, cutoff: dt.datetime) -> int:
+    """Spec 5.5: keys are kept at least 48 hours; older answered rows are deleted."""
+
+    async def work(connection: asyncpg.Connection) -> int:
+        status = await connection.execute(
+            "DELETE FROM auth_messages WHERE state = 'done' AND created_at < $1", cutoff
+        )
+        await connection.execute("DELETE FROM reversal_markers WHERE created_at < $1", cutoff)
+        return int(status.split()[-1])
+
+    return await db.run(work)
