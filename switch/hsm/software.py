@@ -1,0 +1,444 @@
+"""``SoftwareHsm``: the payment-HSM API of the switch, over keys held as LMK handles.
+
+Methods are ``async`` so a network HSM (payShield-like) can replace this class
+behind the same ``Hsm`` protocol; here they compute in place (each call is a
+few microseconds, too short to be worth a thread). Nothing returned is a clear
+PIN or a clear key, except the documented exceptions: the components of a
+newly generated key (``generate_key_components``) and, only in test mode, the
+PIN of a newly issued card (``issue_pin_mailer_test_mode``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from switch.hsm import key_management as km
+from switch.hsm import pin_ops
+from switch.hsm.card_data import CardDataProtector
+from switch.hsm.errors import (
+    CvvVerificationFailed,
+    HsmError,
+    KeyMaterialError,
+    KeyUsageError,
+    MacVerificationFailed,
+    PinPolicyError,
+    PinVerificationFailed,
+    TestModeRequired,
+)
+from switch.hsm.key_usage import (
+    MODES_GENERATE,
+    MODES_VERIFY,
+    check_new_key,
+    require,
+)
+from switch.hsm.keystore import ClearKey, KeyStore
+from switch.hsm.primitives.cvv import cvv as cvv_value
+from switch.hsm.primitives.errors import PrimitiveError
+from switch.hsm.primitives.mac import aes_cmac, retail_mac
+from switch.hsm.primitives.pin_blocks import check_pin
+from switch.hsm.verification_data import PinVerificationData
+
+mac_hex_chars = 16
+_usage_mac = frozenset({"M3", "M6"})
+_usage_cvk = frozenset({"C0"})
+_modes_verify_pin = MODES_VERIFY
+pin_mailer_digits_default = 4
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """What may be shown about a key: its attributes and check value, never the key."""
+
+    usage: str
+    algorithm: str
+    mode_of_use: str
+    exportability: str
+    length_bytes: int
+    kcv: str
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class KeyComponents:
+    """A new key as LMK handle plus its clear components (shown once, at creation)."""
+
+    handle: str
+    components: list[tuple[str, str]]
+    kcv: str
+
+    def __repr__(self) -> str:
+        return f"KeyComponents(kcv={self.kcv}, components=<{len(self.components)} hidden>)"
+
+    def __iter__(self) -> Iterator[Any]:
+        """Unpacks as ``handle, components, kcv`` (the interface's tuple form)."""
+        return iter((self.handle, self.components, self.kcv))
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalWorkingKeys:
+    """Fresh TPK and TAK: handles for the switch, TR-31 blocks under the TMK for 48/KP, 48/KM."""
+
+    tpk: str
+    tak: str
+    tpk_block: str
+    tak_block: str
+    tpk_kcv: str
+    tak_kcv: str
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class PinMailer:
+    """Test mode only: the clear PIN of a newly issued card and its verification data."""
+
+    pin: str
+    verification: PinVerificationData
+
+    def __repr__(self) -> str:
+        return f"PinMailer(pin=<hidden>, verification={self.verification!r})"
+
+
+class SoftwareHsm:
+    """A software implementation of the ``switch.hsm.Hsm`` protocol."""
+
+    def __init__(
+        self, lmk: bytes, *, test_mode: bool = False, allow_weaker_pin_format: bool = False
+    ) -> None:
+        self._store = KeyStore(lmk)
+        self._cards = CardDataProtector(lmk)
+        self.test_mode = test_mode
+        self.allow_weaker_pin_format = allow_weaker_pin_format
+
+    def __repr__(self) -> str:
+        return f"SoftwareHsm(test_mode={self.test_mode})"
+
+    def _unwrap(self, handle: str) -> ClearKey:
+        return self._store.unwrap(handle)
+
+    def _require_test_mode(self, what: str) -> None:
+        if not self.test_mode:
+            raise TestModeRequired(f"{what} handles clear secrets; it needs hsm.test_mode = true")
+
+    # -- key management -------------------------------------------------------------------
+
+    async def generate_key(
+        self,
+        usage: str,
+        *,
+        algorithm: str = "T",
+        length_bytes: int = 16,
+        exportable: bool = True,
+        mode_of_use: str | None = None,
+    ) -> str:
+        """A new random key of ``usage``, returned as an LMK handle."""
+        check_new_key(usage, algorithm, length_bytes)
+        key = km.random_key(algorithm, length_bytes)
+        return km.store_new_key(
+            self._store, usage, algorithm, key, exportable=exportable, mode=mode_of_use
+        )
+
+    async def key_check_value(self, handle: str) -> str:
+        """The key's 6-hex check value (TDES: encrypt zeros; AES: CMAC method)."""
+        key = self._unwrap(handle)
+        return km.kcv_of(key.header.algorithm, key.key)
+
+    async def key_info(self, handle: str) -> KeyInfo:
+        """Usage, algorithm, mode of use, exportability, length and KCV of a handle."""
+        key = self._unwrap(handle)
+        header = key.header
+        return KeyInfo(
+            header.key_usage,
+            header.algorithm,
+            header.mode_of_use,
+            header.exportability,
+            len(key.key),
+            km.kcv_of(header.algorithm, key.key),
+        )
+
+    async def form_key_from_components(
+        self,
+        components: Sequence[str],
+        *,
+        usage: str,
+        algorithm: str = "T",
+        component_kcvs: Sequence[str] | None = None,
+        exportable: bool = True,
+    ) -> str:
+        """XOR 2 or 3 clear components (dual control) into a key; optional per-component KCVs."""
+        parts = km.parse_components(components, algorithm)
+        if component_kcvs is not None:
+            km.check_component_kcvs(parts, component_kcvs, algorithm)
+        key = km.combine_components(parts)
+        return km.store_new_key(self._store, usage, algorithm, key, exportable=exportable)
+
+    async def generate_key_components(
+        self,
+        usage: str,
+        *,
+        algorithm: str = "T",
+        count: int = 2,
+        length_bytes: int = 16,
+        exportable: bool = False,
+    ) -> KeyComponents:
+        """A new key plus its clear components with KCVs -- the key ceremony exception.
+
+        Iterable as ``(handle, [(component_hex, kcv)], kcv)``.
+        """
+        if not km.components_count_min <= count <= km.components_count_max:
+            raise KeyMaterialError("a key is split into 2 or 3 components")
+        check_new_key(usage, algorithm, length_bytes)
+        parts = [km.random_key(algorithm, length_bytes) for _ in range(count)]
+        handle = km.store_new_key(
+            self._store, usage, algorithm, km.combine_components(parts), exportable=exportable
+        )
+        shown = [(p.hex().upper(), km.kcv_of(algorithm, p)) for p in parts]
+        return KeyComponents(handle, shown, await self.key_check_value(handle))
+
+    async def import_clear_key_test_mode(
+        self, clear_hex: str, *, usage: str, algorithm: str = "T", exportable: bool = True
+    ) -> str:
+        """Wrap a clear key given in hex (fixtures only; refused unless test mode)."""
+        self._require_test_mode("importing a clear key")
+        try:
+            key = bytes.fromhex(clear_hex)
+        except ValueError:
+            raise KeyMaterialError("a clear key is hexadecimal") from None
+        return km.store_new_key(self._store, usage, algorithm, key, exportable=exportable)
+
+    async def export_key(
+        self, handle: str, *, kek: str, mode_of_use: str | None = None, exportability: str = "N"
+    ) -> str:
+        """The key as a TR-31 block under a KEK (B under a TDES KEK, D under an AES KEK)."""
+        return km.export_block(
+            self._unwrap(handle),
+            self._unwrap(kek),
+            mode_of_use=mode_of_use,
+            exportability=exportability,
+        )
+
+    async def import_key(self, block: str, *, kek: str) -> str:
+        """Import a TR-31 block wrapped under ``kek``; the result keeps the block's attributes."""
+        return km.import_block(self._store, block, self._unwrap(kek))
+
+    async def create_terminal_master_key(self, key_type: str = "tdes") -> KeyComponents:
+        """A terminal's TMK (double-length TDES or AES-128) as two printed components."""
+        algorithm = {"tdes": "T", "aes": "A"}.get(key_type)
+        if algorithm is None:
+            raise KeyMaterialError(f"terminal key type is 'tdes' or 'aes', not {key_type!r}")
+        return await self.generate_key_components("K0", algorithm=algorithm, count=2)
+
+    async def issue_terminal_working_keys(self, tmk: str) -> TerminalWorkingKeys:
+        """New TPK and TAK for a key exchange (spec 5.1, 7): handles plus blocks under the TMK."""
+        tmk_key = self._unwrap(tmk)
+        require(tmk_key.header, frozenset({"K0"}), frozenset("BE"), "terminal key exchange")
+        aes = tmk_key.header.algorithm == "A"
+        algorithm, mac_usage = ("A", "M6") if aes else ("T", "M3")
+        tpk = await self.generate_key("P0", algorithm=algorithm)
+        tak = await self.generate_key(mac_usage, algorithm=algorithm)
+        tpk_block = await self.export_key(tpk, kek=tmk, mode_of_use="E")
+        tak_block = await self.export_key(tak, kek=tmk, mode_of_use="C")
+        return TerminalWorkingKeys(
+            tpk,
+            tak,
+            tpk_block,
+            tak_block,
+            await self.key_check_value(tpk),
+            await self.key_check_value(tak),
+        )
+
+    # -- PINs -----------------------------------------------------------------------------
+
+    async def verify_pin(
+        self,
+        *,
+        tpk: str,
+        pin_block: str,
+        pan: str,
+        verification: PinVerificationData,
+        pin_block_format: int = 0,
+    ) -> None:
+        """Raise ``PinVerificationFailed`` unless the PIN block holds the card's PIN."""
+        try:
+            pin = pin_ops.recover_pin(self._store, tpk, pin_block, pan, pin_block_format)
+            ok = pin_ops.pin_matches(self._store, pin, pan, verification, _modes_verify_pin)
+        except PrimitiveError:
+            raise PinVerificationFailed("PIN verification failed") from None
+        if not ok:
+            raise PinVerificationFailed("PIN verification failed")
+
+    async def verify_pin_dukpt(
+        self,
+        *,
+        bdk: str,
+        ksn: str,
+        pin_block: str,
+        pan: str,
+        verification: PinVerificationData,
+        pin_block_format: int = 0,
+    ) -> None:
+        """Like ``verify_pin`` for a PIN block under a DUKPT key (TDES X9.24-1 / AES X9.24-3)."""
+        try:
+            pin = pin_ops.recover_pin_dukpt(self._store, bdk, ksn, pin_block, pan, pin_block_format)
+            ok = pin_ops.pin_matches(self._store, pin, pan, verification, _modes_verify_pin)
+        except PrimitiveError:
+            raise PinVerificationFailed("PIN verification failed") from None
+        if not ok:
+            raise PinVerificationFailed("PIN verification failed")
+
+    async def change_pin(
+        self,
+        *,
+        tpk: str,
+        old_pin_block: str,
+        new_pin_block: str,
+        pan: str,
+        verification: PinVerificationData,
+        pin_block_format: int = 0,
+    ) -> PinVerificationData:
+        """Verify the old PIN, then return verification data (same PVK) for the new PIN."""
+        await self.verify_pin(
+            tpk=tpk,
+            pin_block=old_pin_block,
+            pan=pan,
+            verification=verification,
+            pin_block_format=pin_block_format,
+        )
+        try:
+            new_pin = pin_ops.recover_pin(self._store, tpk, new_pin_block, pan, pin_block_format)
+        except PrimitiveError:
+            raise PinPolicyError("the new PIN block is malformed or breaks the PIN rules") from None
+        return self._verification_data(
+            verification.pvk, pan, new_pin, verification.method, verification.pvki
+        )
+
+    async def translate_pin(
+        self,
+        *,
+        source_key: str,
+        target_key: str,
+        pin_block: str,
+        pan: str,
+        source_format: int = 0,
+        target_format: int = 0,
+    ) -> str:
+        """Re-encrypt a PIN block under another PIN key / format (never into a weaker format)."""
+        pin_ops.check_translation(source_format, target_format, self.allow_weaker_pin_format)
+        try:
+            pin = pin_ops.recover_pin(self._store, source_key, pin_block, pan, source_format)
+            return pin_ops.encrypt_pin(self._store, target_key, pin, pan, target_format)
+        except PrimitiveError:
+            raise PinVerificationFailed("the PIN block could not be translated") from None
+
+    async def translate_pin_dukpt(
+        self,
+        *,
+        bdk: str,
+        ksn: str,
+        target_key: str,
+        pin_block: str,
+        pan: str,
+        source_format: int = 0,
+        target_format: int = 0,
+    ) -> str:
+        """Re-encrypt a DUKPT-protected PIN block under a PIN key (e.g. a network ZPK)."""
+        pin_ops.check_translation(source_format, target_format, self.allow_weaker_pin_format)
+        try:
+            pin = pin_ops.recover_pin_dukpt(self._store, bdk, ksn, pin_block, pan, source_format)
+            return pin_ops.encrypt_pin(self._store, target_key, pin, pan, target_format)
+        except PrimitiveError:
+            raise PinVerificationFailed("the PIN block could not be translated") from None
+
+    def _verification_data(
+        self, pvk: str, pan: str, pin: str, method: str, pvki: str | None
+    ) -> PinVerificationData:
+        try:
+            check_pin(pin)
+            value = pin_ops.verification_value(
+                self._store, pvk, pan, pin, method, pvki, MODES_GENERATE
+            )
+        except PrimitiveError as exc:
+            raise PinPolicyError(str(exc)) from None
+        return PinVerificationData(method, pvk, value, pvki if method == "visa_pvv" else None)
+
+    async def pin_verification_data_test_mode(
+        self, *, pvk: str, pan: str, pin: str, method: str = "ibm3624", pvki: str = "1"
+    ) -> PinVerificationData:
+        """Offset/PVV for a clear PIN from a fixture file (refused unless test mode)."""
+        self._require_test_mode("computing verification data from a clear PIN")
+        return self._verification_data(pvk, pan, pin, method, pvki)
+
+    async def issue_pin_mailer_test_mode(
+        self,
+        *,
+        pvk: str,
+        pan: str,
+        method: str = "ibm3624",
+        pvki: str = "1",
+        pin_digits: int = pin_mailer_digits_default,
+    ) -> PinMailer:
+        """A random PIN for a new card and its verification data (test mode only)."""
+        self._require_test_mode("printing a PIN mailer")
+        pin = "".join(secrets.choice("0123456789") for _ in range(pin_digits))
+        return PinMailer(pin, self._verification_data(pvk, pan, pin, method, pvki))
+
+    # -- MAC ------------------------------------------------------------------------------
+
+    def _mac(self, tak: str, data: bytes, modes: frozenset[str], operation: str) -> str:
+        key = self._unwrap(tak)
+        require(key.header, _usage_mac, modes, operation)
+        if key.header.key_usage == "M3":
+            return retail_mac(key.key, data).hex().upper()
+        return aes_cmac(key.key, data)[:8].hex().upper()
+
+    async def generate_mac(self, tak: str, data: bytes) -> str:
+        """16 hex: M3 -> ISO 9797-1 alg 3 (padding 1); M6 -> AES-CMAC, leftmost 8 bytes."""
+        return self._mac(tak, data, MODES_GENERATE, "MAC generation")
+
+    async def verify_mac(self, tak: str, data: bytes, mac_hex: str) -> None:
+        """Raise ``MacVerificationFailed`` unless ``mac_hex`` is the MAC of ``data``."""
+        expected = self._mac(tak, data, MODES_VERIFY, "MAC verification")
+        given = mac_hex.upper().encode("ascii", "replace") if isinstance(mac_hex, str) else b""
+        if not hmac.compare_digest(expected.encode("ascii"), given):
+            raise MacVerificationFailed("MAC verification failed")
+
+    # -- CVV ------------------------------------------------------------------------------
+
+    def _cvv(
+        self, cvk: str, pan: str, expiry: str, service_code: str, modes: frozenset[str]
+    ) -> str:
+        key = self._unwrap(cvk)
+        require(key.header, _usage_cvk, modes, "CVV")
+        if key.header.algorithm != "T" or len(key.key) != 16:
+            raise KeyUsageError("a CVK is a double-length TDES key")
+        try:
+            return cvv_value(key.key, pan, expiry, service_code)
+        except PrimitiveError as exc:
+            raise HsmError(f"CVV input is invalid: {exc}") from None
+
+    async def generate_cvv(self, *, cvk: str, pan: str, expiry: str, service_code: str) -> str:
+        """The 3-digit CVV for card issuing."""
+        return self._cvv(cvk, pan, expiry, service_code, MODES_GENERATE)
+
+    async def verify_cvv(
+        self, *, cvk: str, pan: str, expiry: str, service_code: str, cvv: str
+    ) -> None:
+        """Raise ``CvvVerificationFailed`` unless ``cvv`` matches."""
+        expected = self._cvv(cvk, pan, expiry, service_code, MODES_VERIFY)
+        if not hmac.compare_digest(expected.encode(), str(cvv).encode("ascii", "replace")):
+            raise CvvVerificationFailed("CVV verification failed")
+
+    # -- card data at rest ------------------------------------------------------------------
+
+    async def pan_lookup_hash(self, pan: str) -> str:
+        """Keyed hash to find a card by PAN without storing the PAN (HMAC-SHA256, 64 hex)."""
+        return self._cards.lookup_hash(pan)
+
+    async def encrypt_pan(self, pan: str) -> str:
+        """AES-GCM token of a PAN under an LMK-derived key."""
+        return self._cards.encrypt(pan)
+
+    async def decrypt_pan(self, token: str) -> str:
+        """The PAN inside a token made by ``encrypt_pan`` under this LMK."""
+        return self._cards.decrypt(token)

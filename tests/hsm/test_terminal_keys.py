@@ -1,0 +1,40 @@
+"""terminal_keys table (migration 0201) on a real PostgreSQL: handles only, cascade on delete."""
+
+from __future__ import annotations
+
+from switch.db.runtime import Database
+from switch.hsm import SoftwareHsm
+from switch.hsm.terminal_keys import (
+    load_terminal_keys,
+    store_terminal_master_key,
+    store_working_keys,
+)
+
+
+async def test_store_and_load_terminal_keys(db: Database, hsm: SoftwareHsm) -> None:
+    await db.execute("INSERT INTO terminals (terminal_id) VALUES ('ATM00001')")
+    assert await load_terminal_keys(db, "ATM00001") is None
+    created = await hsm.create_terminal_master_key("tdes")
+    await store_terminal_master_key(
+        db, "ATM00001", tmk=created.handle, key_type="tdes", tmk_kcv=created.kcv
+    )
+    issued = await hsm.issue_terminal_working_keys(created.handle)
+    assert await store_working_keys(db, "ATM00001", tpk=issued.tpk, tak=issued.tak)
+    keys = await load_terminal_keys(db, "ATM00001")
+    assert keys is not None and (keys.tpk, keys.tak, keys.tmk_kcv) == (
+        issued.tpk,
+        issued.tak,
+        created.kcv,
+    )
+    stored = await db.fetchrow("SELECT * FROM terminal_keys")
+    for component, _ in created.components:
+        assert component not in str(dict(stored))
+    # A new TMK invalidates the working keys (they were wrapped under the old one).
+    await store_terminal_master_key(
+        db, "ATM00001", tmk=created.handle, key_type="tdes", tmk_kcv=created.kcv
+    )
+    keys = await load_terminal_keys(db, "ATM00001")
+    assert keys is not None and keys.tpk is None
+    await db.execute("DELETE FROM terminals WHERE terminal_id = 'ATM00001'")
+    assert await load_terminal_keys(db, "ATM00001") is None
+    assert not await store_working_keys(db, "ATM00001", tpk=issued.tpk, tak=issued.tak)
