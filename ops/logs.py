@@ -1,0 +1,82 @@
+"""Structured JSON logs on standard error (or a file), one object per line.
+
+Only whitelisted ``extra`` keys are written, and message fields (``extra={"fields":
+...}``) always pass through :func:`ops.masking.mask_fields`: a caller cannot log a
+PIN block or track 2 by accident. Raw message bytes are never logged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from collections.abc import Mapping
+from typing import Any, Final
+
+from ops.masking import WIPED, mask_fields
+
+# ``extra`` keys that may appear in a log line (all plain, non-secret values).
+LOGGED_EXTRAS: Final = frozenset(
+    {
+        "event",
+        "connection_id",
+        "peer",
+        "terminal_id",
+        "mti",
+        "stan",
+        "response_code",
+        "network_code",
+        "reason",
+        "error_kind",
+        "duration_ms",
+        "address",
+        "count",
+        "signal",
+    }
+)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message, whitelisted extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key in LOGGED_EXTRAS:
+            if key in record.__dict__:
+                entry[key] = _plain(record.__dict__[key])
+        fields = record.__dict__.get("fields")
+        if fields is not None:
+            entry["fields"] = mask_fields(fields) if isinstance(fields, Mapping) else WIPED
+        if record.exc_info and record.exc_info[0] is not None:
+            entry["exception"] = record.exc_info[0].__name__
+            entry["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, sort_keys=True)
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return str(value)
+
+
+def configure_logging(level: str = "INFO", log_file: str | None = None) -> None:
+    """Send every logger's records as JSON to stderr (or ``log_file``)."""
+    handler: logging.Handler
+    if log_file:
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level.upper())

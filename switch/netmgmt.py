@@ -1,0 +1,130 @@
+"""Network management (spec 5.1): sign-on, sign-off, echo, and the terminal gate (``58``).
+
+Sign-on reads the terminal registry (``terminals`` table) afresh every time, so
+disabling a terminal takes effect for its next sign-on at once. The per-request
+check of a signed-on terminal may use an answer up to ``cache_ttl_s`` old, so a
+disabled terminal is also refused within seconds without a query per echo.
+
+A connection belongs to the first terminal that signs on over it: a sign-on for
+another terminal id on that connection is answered ``58``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+import trio
+
+from switch.db.runtime import Database, DatabaseUnavailable
+from switch.protocol.codes import NetworkCode, ResponseCode
+from switch.protocol.message import Message, encode_message
+from switch.protocol.responses import response_fields, response_mti
+from switch.session import Session, SessionRegistry
+
+log = logging.getLogger("atm.netmgmt")
+
+# How old a cached registry answer may be for requests after sign-on.
+TERMINAL_STATUS_TTL_S: Final = 2.0
+# The cache is dropped wholesale past this many terminals (bounded memory).
+TERMINAL_CACHE_ENTRIES_MAX: Final = 100_000
+STATUS_ENABLED: Final = "enabled"
+
+Handler = Callable[[Message, bytes, Session], Awaitable[bytes | None]]
+
+
+class TerminalDirectory:
+    """Reads terminal status from the registry table, with a short cache."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        cache_ttl_s: float = TERMINAL_STATUS_TTL_S,
+        clock: Callable[[], float] = trio.current_time,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self.cache_ttl_s = cache_ttl_s
+        self._cache: dict[str, tuple[str | None, float]] = {}
+
+    async def status(self, terminal_id: str, *, max_age_s: float) -> str | None:
+        """``enabled``, ``disabled`` or None (unknown); raises DatabaseUnavailable."""
+        now = self._clock()
+        cached = self._cache.get(terminal_id)
+        if cached is not None and now - cached[1] <= max_age_s:
+            return cached[0]
+        status = await self._db.fetchval(
+            "SELECT status FROM terminals WHERE terminal_id = $1", terminal_id
+        )
+        if len(self._cache) >= TERMINAL_CACHE_ENTRIES_MAX:
+            self._cache.clear()
+        self._cache[terminal_id] = (status, now)
+        return None if status is None else str(status)
+
+
+class NetworkManagement:
+    """Answers 0800 messages and decides whether a session may send a request."""
+
+    def __init__(self, directory: TerminalDirectory, sessions: SessionRegistry) -> None:
+        self._directory = directory
+        self._sessions = sessions
+
+    async def permits(self, request: Message, session: Session) -> bool:
+        """True when ``session`` is signed on as field 41's terminal and it is still enabled."""
+        terminal_id = request.terminal_id
+        if not session.signed_on or session.closing or terminal_id is None:
+            return False
+        if session.terminal_id != terminal_id or self._sessions.current(terminal_id) is not session:
+            return False
+        status = await self._directory.status(terminal_id, max_age_s=self._directory.cache_ttl_s)
+        return status == STATUS_ENABLED
+
+    async def handle(
+        self, request: Message, raw: bytes, session: Session, key_exchange: Handler | None
+    ) -> bytes | None:
+        """The 0810 for an 0800 (key exchange delegated to ``key_exchange`` when given)."""
+        try:
+            if request.network_code is NetworkCode.SIGN_ON:
+                return await self._sign_on(request, session)
+            if not await self.permits(request, session):
+                return answer(request, ResponseCode.NOT_PERMITTED_TO_TERMINAL)
+        except DatabaseUnavailable:
+            log.warning("terminal registry unavailable", extra={"terminal_id": request.terminal_id})
+            return answer(request, ResponseCode.UNAVAILABLE)
+        if request.network_code is NetworkCode.SIGN_OFF:
+            self._sessions.release(session)
+            log.info(
+                "signed off",
+                extra={"terminal_id": request.terminal_id, "connection_id": session.connection_id},
+            )
+            return answer(request, ResponseCode.APPROVED)
+        if request.network_code is NetworkCode.ECHO:
+            return answer(request, ResponseCode.APPROVED)
+        if request.network_code is NetworkCode.KEY_EXCHANGE and key_exchange is not None:
+            return await key_exchange(request, raw, session)
+        return answer(request, ResponseCode.INVALID_TRANSACTION)
+
+    async def _sign_on(self, request: Message, session: Session) -> bytes:
+        terminal_id = request.terminal_id or ""
+        extra = {
+            "terminal_id": terminal_id,
+            "connection_id": session.connection_id,
+            "peer": session.peer,
+        }
+        if session.terminal_id not in (None, terminal_id):
+            log.warning("sign-on for another terminal on a bound connection", extra=extra)
+            return answer(request, ResponseCode.NOT_PERMITTED_TO_TERMINAL)
+        status = await self._directory.status(terminal_id, max_age_s=0.0)
+        if status != STATUS_ENABLED or session.closing:
+            log.warning("sign-on refused", extra={**extra, "reason": status or "unknown terminal"})
+            return answer(request, ResponseCode.NOT_PERMITTED_TO_TERMINAL)
+        self._sessions.claim(terminal_id, session)
+        log.info("signed on", extra=extra)
+        return answer(request, ResponseCode.APPROVED)
+
+
+def answer(request: Message, response_code: str) -> bytes:
+    """An unMACed answer echoing the spec's fields (0810s, and ``30``/``58`` of any class)."""
+    return encode_message(response_mti(request.mti), response_fields(request, response_code))

@@ -1,0 +1,378 @@
+"""The Trio TCP server: one task per terminal connection, no business rules.
+
+Per connection: a reader task splits frames and starts one task per request, at
+most ``inflight_per_connection_max`` at a time (past that the reader stops
+reading, so a fast sender is slowed by TCP itself); each request task answers
+as soon as it can, so responses go out in any order. Every request runs under
+``request_deadline_s``; when it passes the terminal gets ``91``. When the whole
+switch holds ``inflight_total_max`` requests, a new one is answered ``91`` at
+once (DESIGN.md 6: shed load rather than let latency grow).
+
+Errors stay inside their connection: a malformed message is answered ``30``
+when its MTI and STAN can be read, otherwise (and on framing errors) the
+connection is closed. Only the exception types in ``fatal_errors`` (a broken
+invariant) stop the server.
+
+Shutdown (:meth:`SwitchServer.request_shutdown`): stop accepting, stop reading,
+let in-flight requests finish for up to ``shutdown_grace_s``, then close all.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import logging
+import ssl
+from collections.abc import Sequence
+from typing import Final, Protocol
+
+import trio
+
+from ops.metrics import SwitchMetrics
+from switch.config import ServerConfig
+from switch.protocol.codes import NetworkCode, ResponseCode
+from switch.protocol.errors import FrameTooLarge, FramingError, MessageFormatError
+from switch.protocol.framing import FrameDecoder, encode_frame
+from switch.protocol.message import Message, decode_message, peek_field
+from switch.protocol.responses import encode_format_error_response
+from switch.session import Session, SessionRegistry
+
+log = logging.getLogger("atm.server")
+
+RECEIVE_CHUNK_BYTES: Final = 16384  # below FrameDecoder's buffer bound (16 max frames)
+# Requests held by the whole switch before new ones are shed with 91.
+INFLIGHT_TOTAL_MAX: Final = 8192
+# A terminal that does not read its responses for this long is disconnected.
+WRITE_TIMEOUT_S: Final = 10.0
+# After a request's deadline, how long building the 91 (an HSM MAC) may take.
+FALLBACK_ANSWER_TIMEOUT_S: Final = 1.0
+# accept() errors that mean "out of resources": wait and retry instead of crashing.
+_ACCEPT_RETRY_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+ACCEPT_RETRY_SLEEP_S: Final = 0.1
+
+
+class RequestHandler(Protocol):
+    """What the server needs from the dispatcher."""
+
+    async def handle(self, request: Message, raw: bytes, session: Session) -> bytes | None: ...
+
+    async def fallback_response(
+        self, request: Message, session: Session, response_code: str
+    ) -> bytes | None: ...
+
+
+class SwitchServer:
+    """Listens, accepts and serves terminal connections until shut down."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        handler: RequestHandler,
+        metrics: SwitchMetrics,
+        sessions: SessionRegistry,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        inflight_total_max: int = INFLIGHT_TOTAL_MAX,
+        fatal_errors: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        self.config = config
+        self.handler = handler
+        self.metrics = metrics
+        self.sessions = sessions
+        self.ssl_context = ssl_context
+        self.inflight_total_max = inflight_total_max
+        self.fatal_errors = fatal_errors
+        self.addresses: list[tuple[str, int]] = []
+        self.inflight_total = 0
+        self._connections: set[_Connection] = set()
+        self._ids = itertools.count(1)
+        self._shutdown = trio.Event()
+        self._drained = trio.Event()
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    def request_shutdown(self) -> None:
+        """Begin a graceful shutdown (idempotent; safe from any Trio task)."""
+        self._shutdown.set()
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[list[tuple[str, int]]] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve until :meth:`request_shutdown`; ``started(addresses)`` once listening."""
+        listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+        self.addresses = [_sockname(listener) for listener in listeners]
+        async with trio.open_nursery() as connections:
+            async with trio.open_nursery() as accepting:
+                for listener in listeners:
+                    accepting.start_soon(self._accept_loop, listener, connections)
+                log.info("listening", extra={"address": _format_address(self.addresses[0])})
+                task_status.started(list(self.addresses))
+                await self._shutdown.wait()
+                accepting.cancel_scope.cancel()
+            for listener in listeners:
+                await trio.aclose_forcefully(listener)
+            await self._drain(connections)
+
+    async def _drain(self, connections: trio.Nursery) -> None:
+        log.info("draining", extra={"count": len(self._connections)})
+        for connection in list(self._connections):
+            connection.stop_reading("shutdown")
+        if self._connections:
+            with trio.move_on_after(self.config.shutdown_grace_s):
+                await self._drained.wait()
+        connections.cancel_scope.cancel()
+
+    async def _accept_loop(self, listener: trio.SocketListener, connections: trio.Nursery) -> None:
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as exc:
+                if exc.errno not in _ACCEPT_RETRY_ERRNOS:
+                    raise
+                log.warning(
+                    "accept failed; retrying", extra={"reason": errno.errorcode.get(exc.errno or 0)}
+                )
+                await trio.sleep(ACCEPT_RETRY_SLEEP_S)
+                continue
+            if len(self._connections) >= self.config.connections_max:
+                self.metrics.connections_rejected.inc()
+                await trio.aclose_forcefully(stream)
+                continue
+            connection = _Connection(self, self._wrap(stream), next(self._ids), _peer(stream))
+            self._connections.add(connection)
+            connections.start_soon(self._serve, connection)
+
+    def _wrap(self, stream: trio.SocketStream) -> trio.abc.Stream:
+        if self.ssl_context is None:
+            return stream
+        return trio.SSLStream(stream, self.ssl_context, server_side=True, https_compatible=False)
+
+    async def _serve(self, connection: _Connection) -> None:
+        self.metrics.connections.inc()
+        self.metrics.connections_open.inc()
+        log.info(
+            "connection opened",
+            extra={
+                "connection_id": connection.session.connection_id,
+                "peer": connection.session.peer,
+            },
+        )
+        try:
+            await connection.run()
+        except BaseExceptionGroup as group:
+            fatal, _ = group.split(self.fatal_errors) if self.fatal_errors else (None, None)
+            if fatal is not None:
+                raise
+            log.exception(
+                "connection failed", extra={"connection_id": connection.session.connection_id}
+            )
+        finally:
+            self._connections.discard(connection)
+            self.sessions.release(connection.session)
+            self.metrics.connections_open.dec()
+            await trio.aclose_forcefully(connection.stream)
+            log.info(
+                "connection closed",
+                extra={
+                    "connection_id": connection.session.connection_id,
+                    "terminal_id": connection.session.terminal_id,
+                },
+            )
+            if self._shutdown.is_set() and not self._connections:
+                self._drained.set()
+
+
+class _Connection:
+    """One terminal connection: its reader, its in-flight requests, its writer lock."""
+
+    def __init__(
+        self, server: SwitchServer, stream: trio.abc.Stream, connection_id: int, peer: str
+    ) -> None:
+        self.server = server
+        self.stream = stream
+        self.config = server.config
+        self.session = Session(connection_id=connection_id, peer=peer)
+        self.session.attach_close_hook(self.stop_reading)
+        self._decoder = FrameDecoder(
+            max_bytes=self.config.frame_size_bytes_max, framing=self.config.framing
+        )
+        self._slots = trio.Semaphore(self.config.inflight_per_connection_max)
+        self._send_lock = trio.Lock()
+        self._reader_scope = trio.CancelScope()
+        self._tasks: trio.Nursery | None = None
+
+    def stop_reading(self, reason: str) -> None:
+        """Read no further requests; the connection closes once in-flight ones are answered."""
+        log.info(
+            "connection stops reading",
+            extra={"connection_id": self.session.connection_id, "reason": reason},
+        )
+        self.session.closing = True
+        self._reader_scope.cancel()
+
+    def abort(self) -> None:
+        """Close now, abandoning in-flight requests (a peer that cannot be written to)."""
+        self._reader_scope.cancel()
+        if self._tasks is not None:
+            self._tasks.cancel_scope.cancel()
+
+    async def run(self) -> None:
+        async with trio.open_nursery() as tasks:
+            self._tasks = tasks
+            with self._reader_scope:
+                await self._read_frames(tasks)
+
+    async def _read_frames(self, tasks: trio.Nursery) -> None:
+        while True:
+            data = await self._receive()
+            if not data:
+                return
+            try:
+                self._decoder.receive_data(data)
+                while (frame := self._decoder.next_frame()) is not None:
+                    if not frame:
+                        continue  # a zero-length frame: keep-alive
+                    await self._slots.acquire()  # back-pressure: stop reading when 8 are in flight
+                    tasks.start_soon(self._serve_frame, frame, trio.current_time())
+            except FramingError as exc:
+                kind = "frame_too_large" if isinstance(exc, FrameTooLarge) else "framing"
+                self.server.metrics.protocol_error(kind)
+                log.warning(
+                    "framing error; closing",
+                    extra=self._log_extra(reason=str(exc), error_kind=kind),
+                )
+                return
+
+    async def _receive(self) -> bytes:
+        """The next bytes, or b"" on close, reset or idle timeout."""
+        with trio.move_on_after(self.config.idle_timeout_s):
+            try:
+                return bytes(await self.stream.receive_some(RECEIVE_CHUNK_BYTES))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return b""
+        self.server.metrics.protocol_error("idle_timeout")
+        log.info("idle timeout; closing", extra=self._log_extra())
+        return b""
+
+    async def _serve_frame(self, frame: bytes, received_at: float) -> None:
+        server = self.server
+        server.inflight_total += 1
+        server.metrics.in_flight.inc()
+        try:
+            await self._answer_frame(frame, received_at)
+        finally:
+            server.inflight_total -= 1
+            server.metrics.in_flight.dec()
+            self._slots.release()
+
+    async def _answer_frame(self, frame: bytes, received_at: float) -> None:
+        try:
+            request = decode_message(frame)
+        except MessageFormatError as exc:
+            await self._answer_format_error(exc)
+            return
+        response = await self._answer(request, frame)
+        if response is not None:
+            await self.send(response)
+        else:
+            self.server.metrics.protocol_error("unexpected_response")
+        response_code = _response_code(response)
+        self.server.metrics.observe_request(
+            request.mti,
+            request.processing_code,
+            response_code,
+            (request.message_class or "other"),
+            trio.current_time() - received_at,
+        )
+        log.debug(
+            "answered",
+            extra=self._log_extra(
+                mti=request.mti,
+                stan=request.stan,
+                response_code=response_code,
+                fields=request.fields,
+            ),
+        )
+
+    async def _answer_format_error(self, exc: MessageFormatError) -> None:
+        answer = encode_format_error_response(exc)
+        if answer is None:
+            self.server.metrics.protocol_error("format_unanswerable")
+            log.warning("unreadable message; closing", extra=self._log_extra(reason=str(exc)))
+            self.stop_reading("unreadable message")
+            return
+        self.server.metrics.protocol_error("format")
+        log.info("format error", extra=self._log_extra(mti=exc.mti, stan=exc.stan, reason=str(exc)))
+        await self.send(answer)
+
+    async def _answer(self, request: Message, raw: bytes) -> bytes | None:
+        server = self.server
+        handler = server.handler
+        is_echo = request.mti == "0800" and request.network_code is NetworkCode.ECHO
+        if server.inflight_total > server.inflight_total_max and not is_echo:
+            server.metrics.shed.inc()
+            return await self._fallback(request, ResponseCode.UNAVAILABLE)
+        try:
+            with trio.move_on_after(self.config.request_deadline_s):
+                return await handler.handle(request, raw, self.session)
+        except server.fatal_errors:
+            raise
+        except Exception:
+            log.exception(
+                "request handler failed", extra=self._log_extra(mti=request.mti, stan=request.stan)
+            )
+            return await self._fallback(request, ResponseCode.SYSTEM_MALFUNCTION)
+        log.warning(
+            "request deadline passed", extra=self._log_extra(mti=request.mti, stan=request.stan)
+        )
+        return await self._fallback(request, ResponseCode.UNAVAILABLE)
+
+    async def _fallback(self, request: Message, response_code: str) -> bytes | None:
+        with trio.move_on_after(FALLBACK_ANSWER_TIMEOUT_S):
+            return await self.server.handler.fallback_response(request, self.session, response_code)
+        return None
+
+    async def send(self, payload: bytes) -> None:
+        """Write one framed message; a peer that does not read in time is dropped."""
+        frame = encode_frame(payload, self.config.framing)
+        try:
+            async with self._send_lock:
+                with trio.move_on_after(WRITE_TIMEOUT_S) as write:
+                    await self.stream.send_all(frame)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.abort()
+            return
+        if write.cancelled_caught:
+            self.server.metrics.protocol_error("write_timeout")
+            log.warning("write timeout; closing", extra=self._log_extra())
+            self.abort()
+
+    def _log_extra(self, **extra: object) -> dict[str, object]:
+        return {
+            "connection_id": self.session.connection_id,
+            "terminal_id": self.session.terminal_id,
+            **extra,
+        }
+
+
+def _response_code(response: bytes | None) -> str | None:
+    return None if response is None else peek_field(response, "39")
+
+
+def _sockname(listener: trio.SocketListener) -> tuple[str, int]:
+    name = listener.socket.getsockname()
+    return str(name[0]), int(name[1])
+
+
+def _format_address(address: Sequence[object]) -> str:
+    host = str(address[0])
+    return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
+
+
+def _peer(stream: trio.SocketStream) -> str:
+    try:
+        return _format_address(stream.socket.getpeername())
+    except OSError:
+        return "unknown"
