@@ -25,13 +25,8 @@ from switch.hsm.errors import (
 )
 from switch.hsm.lmk import ensure_lmk, load_lmk
 from switch.hsm.protocol import Hsm
-from switch.hsm.software import (
-    KeyComponents,
-    KeyInfo,
-    PinMailer,
-    SoftwareHsm,
-    TerminalWorkingKeys,
-)
+from switch.hsm.results import KeyComponents, KeyInfo, PinMailer, TerminalWorkingKeys
+from switch.hsm.software import SoftwareHsm
 from switch.hsm.verification_data import PinVerificationData
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 from switch.hsm.verification_data import PinVerificationData
 
 if TYPE_CHECKING:
-    from switch.hsm.software import KeyComponents, KeyInfo, TerminalWorkingKeys
+    from switch.hsm.results import KeyComponents, KeyInfo, TerminalWorkingKeys
 
 
 class Hsm(Protocol):

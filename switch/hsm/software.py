@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
 from switch.hsm import key_management as km
 from switch.hsm import pin_ops
@@ -40,6 +38,7 @@ from switch.hsm.primitives.cvv import cvv as cvv_value
 from switch.hsm.primitives.errors import PrimitiveError
 from switch.hsm.primitives.mac import aes_cmac, retail_mac
 from switch.hsm.primitives.pin_blocks import check_pin
+from switch.hsm.results import KeyComponents, KeyInfo, PinMailer, TerminalWorkingKeys
 from switch.hsm.verification_data import PinVerificationData
 
 mac_hex_chars = 16
@@ -47,57 +46,6 @@ _usage_mac = frozenset({"M3", "M6"})
 _usage_cvk = frozenset({"C0"})
 _modes_verify_pin = MODES_VERIFY
 pin_mailer_digits_default = 4
-
-
-@dataclass(frozen=True, slots=True)
-class KeyInfo:
-    """What may be shown about a key: its attributes and check value, never the key."""
-
-    usage: str
-    algorithm: str
-    mode_of_use: str
-    exportability: str
-    length_bytes: int
-    kcv: str
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class KeyComponents:
-    """A new key as LMK handle plus its clear components (shown once, at creation)."""
-
-    handle: str
-    components: list[tuple[str, str]]
-    kcv: str
-
-    def __repr__(self) -> str:
-        return f"KeyComponents(kcv={self.kcv}, components=<{len(self.components)} hidden>)"
-
-    def __iter__(self) -> Iterator[Any]:
-        """Unpacks as ``handle, components, kcv`` (the interface's tuple form)."""
-        return iter((self.handle, self.components, self.kcv))
-
-
-@dataclass(frozen=True, slots=True)
-class TerminalWorkingKeys:
-    """Fresh TPK and TAK: handles for the switch, TR-31 blocks under the TMK for 48/KP, 48/KM."""
-
-    tpk: str
-    tak: str
-    tpk_block: str
-    tak_block: str
-    tpk_kcv: str
-    tak_kcv: str
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class PinMailer:
-    """Test mode only: the clear PIN of a newly issued card and its verification data."""
-
-    pin: str
-    verification: PinVerificationData
-
-    def __repr__(self) -> str:
-        return f"PinMailer(pin=<hidden>, verification={self.verification!r})"
 
 
 class SoftwareHsm:
@@ -442,3 +390,6 @@ class SoftwareHsm:
     async def decrypt_pan(self, token: str) -> str:
         """The PAN inside a token made by ``encrypt_pan`` under this LMK."""
         return self._cards.decrypt(token)
+
+
+__all__ = ["KeyComponents", "KeyInfo", "PinMailer", "SoftwareHsm", "TerminalWorkingKeys"]
