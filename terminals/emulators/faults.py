@@ -74,21 +74,22 @@ class FaultSchedule:
     rules: tuple[FaultRule, ...] = ()
     seed: int = 0
     fired: list[FiredFault] = field(default_factory=list)
-    _opportunities: Counter[Fault] = field(default_factory=Counter)
+    _opportunities: Counter[tuple[Fault, int | None]] = field(default_factory=Counter)
     _generators: dict[Fault, random.Random] = field(default_factory=dict)
 
     def check(self, fault: Fault, *, cassette: int | None = None) -> FaultRule | None:
         """Count one opportunity for `fault` and return the rule that fires now, if any.
 
-        `cassette` restricts the check to rules for that cassette (or for any cassette).
+        `cassette` restricts the check to rules for that cassette (or for any cassette), and
+        opportunities are then counted per cassette ("the 4th pick from cassette 1").
         """
         rules = [
             rule
             for rule in self.rules
             if rule.fault is fault and (rule.cassette is None or rule.cassette == cassette)
         ]
-        self._opportunities[fault] += 1
-        opportunity = self._opportunities[fault]
+        self._opportunities[fault, cassette] += 1
+        opportunity = self._opportunities[fault, cassette]
         for rule in rules:
             if opportunity in rule.occurrences or self._draw(fault) < rule.probability:
                 self.fired.append(FiredFault(fault, opportunity, cassette))

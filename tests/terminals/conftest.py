@@ -30,8 +30,11 @@ async def memory_link(serve: Serve) -> AsyncIterator[Transport]:
         try:
             yield host
         finally:
+            # Close first, then cancel: an await after cancel() would raise Cancelled here and
+            # the nursery would swallow it together with the body's own exception.
+            with trio.CancelScope(shield=True):
+                await host.aclose()
             nursery.cancel_scope.cancel()
-            await host.aclose()
 
 
 @asynccontextmanager
@@ -47,6 +50,9 @@ async def pty_link(serve: Serve) -> AsyncIterator[Transport]:
         try:
             yield host
         finally:
+            # Close first, then cancel: an await after cancel() would raise Cancelled here and
+            # the nursery would swallow it together with the body's own exception.
+            with trio.CancelScope(shield=True):
+                await host.aclose()
             nursery.cancel_scope.cancel()
-            await host.aclose()
             await device.aclose()
