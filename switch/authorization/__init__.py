@@ -1,1 +1,41 @@
-"""switch/authorization package."""
+"""Authorization: the pipeline of spec 6 and every transaction of spec 4 and 5.
+
+``install(app)`` is called by the core's ``switch/app.py``: it builds an
+:class:`~switch.authorization.service.Authorization` from ``app.config``, ``app.db``,
+``app.hsm`` and ``app.ledger`` (a ``PostgresLedger`` over ``app.db`` when the app has none),
+registers it on ``app.dispatcher`` and returns it; the app runs
+``service.run_background`` (the sweeper) in its nursery. See docs/authorization.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from switch.authorization.context import AuthContext
+from switch.authorization.service import Authorization
+
+
+def install(app: Any) -> Authorization:
+    ledger = getattr(app, "ledger", None)
+    if ledger is None:
+        from switch.authorization.wiring import open_ledger
+
+        ledger = open_ledger(app.db)
+        app.ledger = ledger
+    ctx = AuthContext(
+        config=app.config.authorization,
+        db=app.db,
+        hsm=app.hsm,
+        ledger=ledger,
+        request_deadline_s=app.config.server.request_deadline_s,
+    )
+    service = Authorization(ctx)
+    service.register(app.dispatcher)
+    app.authorization = service
+    add_task = getattr(app, "add_background_task", None)
+    if add_task is not None:
+        add_task(service.run_background)
+    return service
+
+
+__all__ = ["Authorization", "install"]

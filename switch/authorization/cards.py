@@ -112,12 +112,10 @@ async def reset_pin_tries(db: Database, card_id: int) -> None:
     )
 
 
-async def replace_pin_verification(
-    db: Database, card_id: int, verification: dict[str, Any]
-) -> None:
+async def replace_pin_verification(db: Database, card_id: int, verification_json: str) -> None:
     """PIN change: the new verification data replaces the old at once (spec 5.2)."""
     await db.execute(
         "UPDATE cards SET pin_verification = $2, pin_tries = 0, updated_at = now()"
         " WHERE card_id = $1",
-        card_id, json.dumps(verification),
+        card_id, verification_json,
     )

@@ -1,0 +1,59 @@
+"""Key exchange, 0800 with field 70 = ``161`` (spec 5.1, 7).
+
+A new TPK (``P0``) and TAK (``M3``; ``M6`` for AES terminals) are generated in the HSM, stored
+under the LMK in ``terminal_keys`` and returned as TR-31 blocks under the terminal's TMK in
+48/KP and 48/KM (version ``B`` under a TDES TMK, ``D`` under AES; the HSM chooses by the KEK,
+``issue_terminal_working_keys``).
+The keys are stored before the 0810 is sent: the terminal sends nothing else in between, so
+they apply to every message after the 0810. 0810s carry no MAC. A terminal without a TMK is
+answered ``96`` (key material missing: an installation fault, not the customer's).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from switch.authorization.context import AuthContext
+from switch.authorization.security import KeyBook, TerminalKeys
+from switch.db.runtime import DatabaseUnavailable
+from switch.hsm.errors import HsmError
+from switch.protocol.field48 import encode_tags
+from switch.protocol.message import Message, encode_message
+from switch.protocol.responses import response_fields, response_mti
+
+
+class KeyExchangeHandler:
+    def __init__(self, ctx: AuthContext, keys: KeyBook) -> None:
+        self._ctx = ctx
+        self._keys = keys
+
+    async def __call__(self, message: Message, raw: bytes, session: Any) -> bytes | None:
+        terminal_id = message.terminal_id or ""
+        try:
+            keys = await self._keys.load(terminal_id)
+            if keys is None or not keys.tmk:
+                return self._answer(message, "96")
+            tags = await self._exchange(keys)
+        except DatabaseUnavailable:
+            return self._answer(message, "91")
+        except HsmError:
+            return self._answer(message, "96")
+        return self._answer(message, "00", {"48": encode_tags(tags)})
+
+    async def _exchange(self, keys: TerminalKeys) -> dict[str, str]:
+        issued = await self._ctx.hsm.issue_terminal_working_keys(keys.tmk)
+        await self._ctx.db.execute(
+            "UPDATE terminal_keys SET tpk = $2, tak = $3, updated_at = now()"
+            " WHERE terminal_id = $1",
+            keys.terminal_id,
+            issued.tpk,
+            issued.tak,
+        )
+        self._keys.remember(
+            TerminalKeys(keys.terminal_id, keys.key_type, keys.tmk, issued.tpk, issued.tak)
+        )
+        return {"KP": issued.tpk_block, "KM": issued.tak_block}
+
+    @staticmethod
+    def _answer(message: Message, code: str, extra: dict[str, str] | None = None) -> bytes:
+        return encode_message(response_mti(message.mti), response_fields(message, code, extra))

@@ -1,0 +1,68 @@
+"""Background housekeeping that keeps the spec's promises when nobody asks again:
+
+* spec 5.2: expired holds are resolved by the ledger (withdrawal captured as presumed
+  dispensed, deposit released; both flagged for reconciliation);
+* spec 5.6: a 0200 claim left pending (its process died, or PostgreSQL failed while it
+  answered ``91``) is resolved as ``91`` and its hold released by key (the ledger voids the
+  key, so a hold call still in flight cannot take effect later);
+* spec 5.5: answered keys older than the retention (at least 48 hours) are deleted.
+
+Safe with several switch processes: the ledger sweep uses ``SKIP LOCKED`` and a stale claim is
+taken over by exactly one process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import trio
+
+from ledger_adapter import LedgerError
+from switch.authorization import store
+from switch.authorization.context import AuthContext
+from switch.authorization.request import MessageKey
+from switch.db.runtime import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+# Work per pass is bounded so one pass never runs for long.
+stale_claims_per_pass_max = 200
+
+
+async def sweep_once(ctx: AuthContext) -> dict[str, int]:
+    """One pass; returns counts for logs and tests."""
+    now = ctx.clock()
+    expired = await ctx.ledger.sweep_expired(now)
+    stale_before = now - dt.timedelta(seconds=ctx.stale_after_s)
+    resolved = 0
+    for key in await store.stale_pending(ctx.db, stale_before, stale_claims_per_pass_max):
+        if not await store.take_over_stale(ctx.db, key, stale_before):
+            continue
+        if key.message_class == "0200":
+            await store.finish(ctx.db, key, response_code="91", response_fields=None)
+            await ctx.ledger.release_by_key(_hold_key(ctx, key))
+            resolved += 1
+        # a stale advice stays pending: its repeat redoes it (its ledger keys make that safe)
+    cutoff = now - dt.timedelta(hours=max(48, ctx.config.idempotency_retention_h))
+    purged = await store.purge_older_than(ctx.db, cutoff)
+    return {"expired_holds": expired, "stale_resolved": resolved, "purged": purged}
+
+
+def _hold_key(ctx: AuthContext, key: MessageKey) -> str:
+    return ctx.hold_key(key.terminal_id, key.stan, key.transmission_dt, key.acquirer_id)
+
+
+async def run_sweeper(
+    ctx: AuthContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Sweep every ``sweep_interval_s`` forever; PostgreSQL outages are waited out."""
+    task_status.started()
+    while True:
+        try:
+            counts = await sweep_once(ctx)
+            if any(counts.values()):
+                log.info("authorization sweep", extra={"counts": counts})
+        except (DatabaseUnavailable, LedgerError) as exc:
+            log.warning("authorization sweep skipped: %s", type(exc).__name__)
+        await trio.sleep(ctx.config.sweep_interval_s)
