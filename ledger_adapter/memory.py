@@ -429,4 +429,5 @@ def _description(reference: Mapping[str, Any] | None) -> str | None:
 
 
 def _snapshot(account: BookAccount | None) -> Balance | None:
-    return None if account is None else account.snapshot()
+    """Balances reported with a result: customer accounts only (as the SQL functions do)."""
+    return None if account is None or account.kind != "customer" else account.snapshot()
