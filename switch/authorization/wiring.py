@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from ledger_adapter import Ledger
 from switch.config import Config
 from switch.db.runtime import Database
@@ -13,9 +10,9 @@ from switch.hsm import SoftwareHsm, load_lmk
 
 def open_ledger(db: Database) -> Ledger:
     """The PostgreSQL ledger over ``db``."""
-    module: Any = importlib.import_module("ledger_adapter")
-    ledger: Ledger = module.PostgresLedger(db)
-    return ledger
+    from ledger_adapter.postgres import PostgresLedger
+
+    return PostgresLedger(db)
 
 
 def open_hsm_for(config: Config, *, test_mode: bool | None = None) -> SoftwareHsm:
