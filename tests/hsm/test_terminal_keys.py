@@ -38,3 +38,22 @@ async def test_store_and_load_terminal_keys(db: Database, hsm: SoftwareHsm) -> N
     await db.execute("DELETE FROM terminals WHERE terminal_id = 'ATM00001'")
     assert await load_terminal_keys(db, "ATM00001") is None
     assert not await store_working_keys(db, "ATM00001", tpk=issued.tpk, tak=issued.tak)
+
+
+async def test_provision_terminal_master_key(db: Database, hsm: SoftwareHsm) -> None:
+    from switch.hsm.primitives import kcv_aes, xor_bytes
+    from switch.hsm.provisioning import (
+        provision_terminal_master_key,
+        tmk_ceremony_json,
+        tmk_ceremony_lines,
+    )
+
+    await db.execute("INSERT INTO terminals (terminal_id, key_type) VALUES ('ATM00002', 'aes')")
+    made = await provision_terminal_master_key(db, hsm, "ATM00002", key_type="aes")
+    keys = await load_terminal_keys(db, "ATM00002")
+    assert keys is not None and keys.tmk == made.handle and keys.key_type == "aes"
+    first, second = (bytes.fromhex(c) for c, _ in made.components)
+    assert kcv_aes(xor_bytes(first, second)) == made.kcv == keys.tmk_kcv
+    printed = "\n".join(tmk_ceremony_lines("ATM00002", made))
+    assert made.components[1][0] in printed and made.kcv in printed
+    assert tmk_ceremony_json(made)["tmk_kcv"] == made.kcv
