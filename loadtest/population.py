@@ -17,7 +17,8 @@ from typing import Any
 
 terminal_count_max = 999_999  # 8-character ids "LT" + 6 digits
 card_expiry = "3012"  # YYMM, far in the future
-account_balance_minor = 10**12  # large enough for any run length at any rate
+# Large enough for hours at any rate, yet field 54 (12 digits) can still show it.
+account_balance_minor = 50_000_000_000
 currency_numeric = "156"  # CNY (spec 2)
 # Card limits high enough that no run trips them (spec 6 defaults would:
 # 20,000.00 a day is 200 withdrawals of 100.00).

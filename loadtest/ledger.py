@@ -1,0 +1,185 @@
+"""Ledger benchmark: holds per second through the ``Ledger`` API, group commit vs one by one.
+
+``python -m loadtest.ledger --json`` starts an embedded PostgreSQL (pgserver) in a temporary
+directory with its defaults (fsync on, synchronous_commit on), then drives ``concurrency``
+callers placing debit holds for a fixed time, once with one transaction per hold
+(``PostgresLedger(batching=False)``) and once with group commit, on the same pool size.
+Both modes call the same PL/pgSQL function, so every hold does the same SQL work:
+idempotency record, daily-limit counter, balance row, hold row. ``hot_share`` of the holds
+go to one account (a busy corporate account), the rest spread over ``accounts``.
+
+The JSON printed has ``batched_holds_per_s``, ``unbatched_holds_per_s``, ``ratio`` and the
+p50/p99 latency of a hold in each mode, plus the settings the figures depend on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import sys
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+import trio
+
+from ledger_adapter import DailyLimit
+from ledger_adapter.postgres import PostgresLedger
+from switch.db.migrate import migrate
+from switch.db.runtime import Database, open_database
+
+CURRENCY = "156"
+HOT_ACCOUNT = "HOT-CORP-0001"
+# Every hold is 100.00; balances are large enough that none is declined.
+hold_amount_minor = 10_000
+opening_balance_minor = 10**15
+daily_limit_minor = 10**14
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+async def open_accounts(db: Database, accounts: int) -> list[str]:
+    ledger = PostgresLedger(db)
+    ids = [f"ACC{n:06d}" for n in range(accounts)]
+    for account_id in [HOT_ACCOUNT, *ids]:
+        await ledger.open_account(
+            account_id, name=account_id, currency=CURRENCY, balance=opening_balance_minor
+        )
+    return ids
+
+
+async def run_mode(
+    db: Database, *, batching: bool, concurrency: int, duration_s: float, hot_share: float,
+    accounts: list[str], seed: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Closed loop: ``concurrency`` callers place holds back to back for ``duration_s``."""
+    ledger = PostgresLedger(db, batching=batching)
+    mode = "batched" if batching else "unbatched"
+    latencies: list[float] = []
+    hot = 0
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    day = dt.datetime.now(dt.UTC).date()
+    deadline = trio.current_time() + duration_s
+
+    async def caller(worker: int) -> None:
+        nonlocal hot
+        rng = random.Random(seed * 100_003 + worker)
+        n = 0
+        while trio.current_time() < deadline:
+            account = HOT_ACCOUNT if rng.random() < hot_share else rng.choice(accounts)
+            hot += account == HOT_ACCOUNT
+            started = trio.current_time()
+            result = await ledger.hold(
+                f"{mode}-{worker}-{n}", account_id=account, amount=hold_amount_minor,
+                direction="debit", expires_at=expires, expiry_action="capture",
+                daily_limit=DailyLimit(f"card-{account}", day, amount_max=daily_limit_minor),
+            )  # fmt: skip
+            latencies.append(trio.current_time() - started)
+            if not result.approved:
+                raise RuntimeError(f"benchmark hold declined: {result.status}")
+            n += 1
+
+    started = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        for worker in range(concurrency):
+            nursery.start_soon(caller, worker)
+    elapsed = trio.current_time() - started
+    latencies.sort()
+    committer = ledger.holds
+    return {
+        "holds": len(latencies),
+        "holds_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+        "hot_share": round(hot / max(1, len(latencies)), 3),
+        "mean_batch_size": round(committer.items_sent / max(1, committer.batches_sent), 1),
+    }
+
+
+async def benchmark(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
+    async with open_database(dsn, pool_size_min=args.pool_size, pool_size_max=args.pool_size) as db:
+        await migrate(db)
+        fsync = await db.fetchval("SHOW fsync")
+        synchronous_commit = await db.fetchval("SHOW synchronous_commit")
+        accounts = await open_accounts(db, args.accounts)
+        common = {
+            "concurrency": args.concurrency, "duration_s": args.duration,
+            "hot_share": args.hot_share, "accounts": accounts, "seed": args.seed,
+        }  # fmt: skip
+        unbatched = await run_mode(db, batching=False, **common)
+        batched = await run_mode(db, batching=True, **common)
+        await PostgresLedger(db).check_invariants()
+    return {
+        "batched_holds_per_s": batched["holds_per_s"],
+        "unbatched_holds_per_s": unbatched["holds_per_s"],
+        "ratio": round(batched["holds_per_s"] / max(unbatched["holds_per_s"], 1e-9), 2),
+        "concurrency": args.concurrency,
+        "pool_size": args.pool_size,
+        "fsync": fsync,
+        "synchronous_commit": synchronous_commit,
+        "hot_account_share": min(batched["hot_share"], unbatched["hot_share"]),
+        "batched_p50_ms": batched["p50_ms"],
+        "batched_p99_ms": batched["p99_ms"],
+        "unbatched_p50_ms": unbatched["p50_ms"],
+        "unbatched_p99_ms": unbatched["p99_ms"],
+        "batched_mean_batch_size": batched["mean_batch_size"],
+        "batched_holds": batched["holds"],
+        "unbatched_holds": unbatched["holds"],
+        "duration_s_per_mode": args.duration,
+        "accounts": args.accounts + 1,
+    }
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtest.ledger", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--dsn", help="an existing PostgreSQL (default: embedded, temporary)")
+    parser.add_argument("--concurrency", type=int, default=256)
+    parser.add_argument("--pool-size", type=int, default=16)
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per mode")
+    parser.add_argument("--hot-share", type=float, default=0.15)
+    parser.add_argument("--accounts", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    if (
+        args.concurrency < 1
+        or args.pool_size < 1
+        or args.duration <= 0
+        or not 0 <= args.hot_share <= 1
+    ):
+        parser.error("concurrency and pool size must be >= 1, duration > 0, hot share in [0, 1]")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.dsn:
+        report = trio.run(benchmark, args, args.dsn)
+    else:
+        import pgserver
+
+        with tempfile.TemporaryDirectory(prefix="atm-ledger-bench-") as root:
+            server = pgserver.get_server(root, cleanup_mode="delete")
+            try:
+                report = trio.run(benchmark, args, str(server.get_uri()))
+            finally:
+                server.cleanup()
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for name, value in report.items():
+            print(f"{name:28} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
