@@ -139,8 +139,10 @@ async def _payee(inp: EffectInput) -> Account:
 
 async def transfer(inp: EffectInput) -> Approval:
     payee = await _payee(inp)
-    if payee.account_id == inp.account.account_id or payee.currency != inp.account.currency:
-        raise Decline(Outcome.TRANSACTION_NOT_SUPPORTED, "transfer to the same account or currency")
+    if payee.account_id == inp.account.account_id:
+        raise Decline(Outcome.DO_NOT_HONOUR, "transfer to the card's own account")
+    if payee.currency != inp.account.currency:
+        raise Decline(Outcome.TRANSACTION_NOT_SUPPORTED, "payee account in another currency")
     result = await inp.ctx.ledger.transfer(
         inp.hold_key,
         from_account=inp.account.account_id,
@@ -193,8 +195,10 @@ async def pin_change(inp: EffectInput) -> Approval:
             pan=inp.request.pan,
             verification=PinVerificationData.from_json(inp.card.pin_verification),
         )
-    except (PinVerificationFailed, PinPolicyError) as exc:
-        raise Decline(Outcome.WRONG_PIN, "new PIN block rejected") from exc
+    except PinVerificationFailed as exc:
+        raise Decline(Outcome.WRONG_PIN, "old PIN no longer verifies") from exc
+    except PinPolicyError as exc:
+        raise Decline(Outcome.DO_NOT_HONOUR, "new PIN rejected") from exc
     await replace_pin_verification(inp.ctx.db, inp.card.card_id, new_data.to_json())
     return Approval()
 

@@ -16,6 +16,7 @@ class Outcome(enum.Enum):
     """Why a request was answered the way it was (one per row of spec 6, finer where useful)."""
 
     APPROVED = "approved"
+    DO_NOT_HONOUR = "do_not_honour"
     FORMAT_ERROR = "format_error"
     TERMINAL_NOT_PERMITTED = "terminal_not_permitted"
     MAC_FAILED = "mac_failed"
@@ -45,6 +46,7 @@ class Outcome(enum.Enum):
 RESPONSE_CODES: Mapping[Outcome, str] = MappingProxyType(
     {
         Outcome.APPROVED: "00",
+        Outcome.DO_NOT_HONOUR: "05",
         Outcome.FORMAT_ERROR: "30",
         Outcome.TERMINAL_NOT_PERMITTED: "58",
         Outcome.MAC_FAILED: "63",

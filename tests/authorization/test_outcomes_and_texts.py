@@ -5,7 +5,7 @@ from __future__ import annotations
 from switch.authorization.outcomes import RESPONSE_CODES, Outcome, response_code
 from switch.authorization.texts import screen_text
 
-SPEC6_CODES = {"00", "12", "13", "14", "30", "41", "43", "51", "54", "55", "57", "58", "61",
+SPEC6_CODES = {"00", "05", "12", "13", "14", "30", "41", "43", "51", "54", "55", "57", "58", "61",
                "63", "65", "75", "76", "91", "94", "96"}
 
 
