@@ -1,0 +1,180 @@
+"""The flows of spec 5 end to end over TCP against the real PostgreSQL: inquiries, transfer,
+PIN change, deposit, completion/reversal variants, duplicates and repeats, the same card at two
+terminals at once, and the deadline of 5.6 with a slow ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import trio
+
+from switch.protocol.field48 import decode_tags
+from terminals.hostlink.financial import completion_advice
+from tests.authorization.harness import (
+    CARD_MAIN,
+    CARD_SECOND,
+    make_ledger,
+    running_switch,
+)
+
+
+async def test_inquiries_transfer_and_pin_change(pg_dsn: str) -> None:
+    async with running_switch(pg_dsn) as switch:
+        atm = await switch.atm("ATM001")
+        balance = await atm.send("0200", atm.request_fields(CARD_MAIN, "311000", 0))
+        assert balance.fields["39"] == "00"
+        assert balance.fields["54"] == "1001156C000001370000" "1002156C000001370000"
+        payee = await atm.send("0200", atm.request_fields(CARD_MAIN, "390000", 0, pin=None,
+                                                          to_account="ACC2"))
+        assert payee.fields["39"] == "00" and payee.fields["103"] == "ACC2"
+        assert decode_tags(payee.fields["48"])["PN"] == "S**********"  # "Smith Jones"
+        transfer = await atm.send("0200", atm.request_fields(
+            CARD_MAIN, "401020", 70_000, from_account="ACC1", to_account="ACC2"))
+        assert transfer.fields["39"] == "00"
+        assert transfer.fields["54"] == "1001156C000001300000" "1002156C000001300000"
+        assert await switch.balance("ACC2") == (570_000, 570_000, 0)
+        other = await switch.atm("ATM002")
+        name = await other.send("0200", other.request_fields(CARD_SECOND, "390000", 0, pin=None,
+                                                             to_account="ACC1"))
+        assert decode_tags(name.fields["48"])["PN"] == "王**"
+        statement = await atm.send("0200", atm.request_fields(CARD_MAIN, "380000", 0))
+        lines = decode_tags(statement.fields["48"])["MS"].split("|")
+        today = dt.datetime.now(dt.UTC).strftime("%y%m%d")
+        assert lines[0].startswith(today + "D000000070000")
+        assert len(lines) == 2 and lines[1][6:19] == "C000001370000"
+        # PIN change: the new PIN works at once, the old one no longer does.
+        change = atm.request_fields(CARD_MAIN, "900000", 0,
+                                    tags={"NP": atm.keys.pin_block("8642", CARD_MAIN.pan)})
+        assert (await atm.send("0200", change)).fields["39"] == "00"
+        old, _ = await atm.withdraw(CARD_MAIN, 10_000)
+        assert old.fields["39"] == "55"
+        new, _ = await atm.withdraw(CARD_MAIN, 10_000, pin="8642")
+        assert new.fields["39"] == "00"
+
+
+async def test_reversal_variants(pg_dsn: str) -> None:
+    async with running_switch(pg_dsn) as switch:
+        atm = await switch.atm("ATM001")
+        # Full reversal releases the hold; its repeat (0421) and a duplicate change nothing.
+        approved, original = await atm.withdraw(CARD_MAIN, 100_000)
+        assert approved.fields["39"] == "00"
+        reversal, advice = await atm.reverse(original, reason="68")
+        assert reversal.mti == "0430" and reversal.fields["39"] == "00"
+        assert set(reversal.fields) >= {"3", "4", "7", "11", "32", "37", "41", "49", "90", "15"}
+        assert await switch.balance("ACC1") == (1_370_000, 1_370_000, 0)
+        assert (await atm.send("0421", advice)).fields == reversal.fields
+        assert (await atm.send("0420", advice)).fields == reversal.fields
+        assert (await atm.complete(original)).fields["39"] == "00"  # too late: no effect
+        assert await switch.balance("ACC1") == (1_370_000, 1_370_000, 0)
+        # The original again: the stored 00, and still no second hold.
+        again = await atm.send("0200", original)
+        assert again.fields == approved.fields
+        assert await switch.balance("ACC1") == (1_370_000, 1_370_000, 0)
+        # Partial dispense: only the field 95 amount is debited.
+        _, partial = await atm.withdraw(CARD_MAIN, 200_000)
+        reversal, _ = await atm.reverse(partial, reason="32", dispensed=50_000)
+        assert reversal.fields["39"] == "00"
+        assert await switch.balance("ACC1") == (1_320_000, 1_320_000, 0)
+        # Reversal after completion: a correcting entry gives the money back.
+        _, completed = await atm.withdraw(CARD_MAIN, 100_000)
+        assert (await atm.complete(completed)).fields["39"] == "00"
+        assert await switch.balance("ACC1") == (1_220_000, 1_220_000, 0)
+        await atm.reverse(completed, reason="22")
+        assert await switch.balance("ACC1") == (1_320_000, 1_320_000, 0)
+        # A smaller completion releases the rest; its 0221 repeat has no further effect.
+        _, smaller = await atm.withdraw(CARD_MAIN, 100_000)
+        advice = completion_advice(smaller, stan=atm.next_stan(), now=dt.datetime.now(dt.UTC),
+                                   final_amount_minor=60_000)
+        first = await atm.complete(smaller, fields=advice)
+        assert first.fields["39"] == "00"
+        assert (await atm.complete(smaller, mti="0221", fields=advice)).fields == first.fields
+        assert await switch.balance("ACC1") == (1_260_000, 1_260_000, 0)
+
+
+async def test_unknown_original_then_late_original_is_94(pg_dsn: str) -> None:
+    async with running_switch(pg_dsn) as switch:
+        atm = await switch.atm("ATM001")
+        original = atm.request_fields(CARD_MAIN, "010000", 100_000)
+        reversal, _ = await atm.reverse(original, reason="68")
+        assert reversal.fields["39"] == "00"
+        late = await atm.send("0200", original)
+        assert late.fields["39"] == "94"
+        assert (await atm.send("0200", original)).fields["39"] == "94"
+        assert await switch.balance("ACC1") == (1_370_000, 1_370_000, 0)
+
+
+async def test_deposit_pending_until_completion(pg_dsn: str) -> None:
+    async with running_switch(pg_dsn) as switch:
+        atm = await switch.atm("ATM001")
+        deposit = atm.request_fields(CARD_MAIN, "210010", 33_300)
+        response = await atm.send("0200", deposit)
+        assert response.fields["39"] == "00"
+        assert response.fields["54"] == "0001156C000001370000" "0002156C000001370000"
+        assert await switch.balance("ACC1") == (1_370_000, 1_370_000, 0)  # pending: no change
+        assert (await atm.complete(deposit)).fields["39"] == "00"
+        assert await switch.balance("ACC1") == (1_403_300, 1_403_300, 0)
+        # A reversed deposit is released: nothing posted.
+        other = atm.request_fields(CARD_MAIN, "210000", 10_000)
+        assert (await atm.send("0200", other)).fields["39"] == "00"
+        await atm.reverse(other, reason="22")
+        assert (await atm.complete(other)).fields["39"] == "00"
+        assert await switch.balance("ACC1") == (1_403_300, 1_403_300, 0)
+
+
+async def test_same_card_at_two_terminals_at_once(pg_dsn: str) -> None:
+    async with running_switch(pg_dsn) as switch:
+        atms = [await switch.atm(terminal) for terminal in ("ATM001", "ATM002", "ATM003")]
+        codes: list[str] = []
+
+        async def withdraw_many(atm: Any) -> None:
+            for _ in range(4):
+                response, _ = await atm.withdraw(CARD_SECOND, 50_000, pin="4321")
+                codes.append(response.fields["39"])
+
+        async with trio.open_nursery() as nursery:
+            for atm in atms:
+                nursery.start_soon(withdraw_many, atm)
+        # 5,000.00 on the account: exactly ten 500.00 withdrawals fit.
+        assert sorted(codes) == ["00"] * 10 + ["51"] * 2
+        assert await switch.balance("ACC2") == (500_000, 0, 500_000)
+
+
+class SlowLedger:
+    """The real ledger, but a hold answers only after ``delay_s`` (its effect is committed)."""
+
+    def __init__(self, inner: Any, delay_s: float) -> None:
+        self._inner = inner
+        self.delay_s = delay_s
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def hold(self, key: str, **kwargs: Any) -> Any:
+        result = await self._inner.hold(key, **kwargs)
+        await trio.sleep(self.delay_s)
+        return result
+
+
+async def test_deadline_answers_91_and_leaves_no_effect(pg_dsn: str) -> None:
+    slow: list[SlowLedger] = []
+
+    def factory(db: Any) -> SlowLedger:
+        slow.append(SlowLedger(make_ledger(db), delay_s=3.0))
+        return slow[0]
+
+    async with running_switch(pg_dsn, deadline_s=1.5, ledger_factory=factory) as switch:
+        atm = await switch.atm("ATM001")
+        started = trio.current_time()
+        response, original = await atm.withdraw(CARD_MAIN, 100_000)
+        assert response.fields["39"] == "91"
+        assert trio.current_time() - started < 1.5
+        assert await switch.balance("ACC1") == (1_370_000, 1_370_000, 0)
+        slow[0].delay_s = 0
+        repeat = await atm.send("0200", original)
+        assert repeat.fields["39"] == "91"
+        reversal, _ = await atm.reverse(original, reason="68")
+        assert reversal.fields["39"] == "00"
+        assert await switch.balance("ACC1") == (1_370_000, 1_370_000, 0)
+        fresh, _ = await atm.withdraw(CARD_MAIN, 100_000)
+        assert fresh.fields["39"] == "00"
