@@ -35,6 +35,7 @@ class FdTransport:
         self.lines = lines
 
     async def send_all(self, data: bytes) -> None:
+        await trio.lowlevel.checkpoint_if_cancelled()
         view = memoryview(data)
         while view:
             self._check_open()
@@ -46,11 +47,12 @@ class FdTransport:
             except OSError as error:
                 raise TransportClosed(f"serial write failed: {error}") from error
             view = view[written:]
-        await trio.lowlevel.checkpoint()
+        await trio.lowlevel.cancel_shielded_checkpoint()
 
     async def receive_some(self, max_bytes: int) -> bytes:
         # A serial port configured with VMIN=0 returns b"" when idle instead of EAGAIN, so b""
         # only means "hung up" right after the kernel said the fd is readable (as pyserial does).
+        await trio.lowlevel.checkpoint_if_cancelled()
         woken = False
         while True:
             self._check_open()
@@ -63,7 +65,8 @@ class FdTransport:
                 # EIO on a pty master once the slave is closed (and vice versa).
                 raise TransportClosed(f"serial line hung up: {error}") from error
             if data:
-                await trio.lowlevel.checkpoint()
+                # Bytes read must be returned: never raise Cancelled after consuming them.
+                await trio.lowlevel.cancel_shielded_checkpoint()
                 return data
             if woken:
                 raise TransportClosed("serial line hung up")
