@@ -165,10 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dsn:
         report = trio.run(benchmark, args, args.dsn)
     else:
-        import pgserver
+        from pgserver.postgres_server import get_server
 
         with tempfile.TemporaryDirectory(prefix="atm-ledger-bench-") as root:
-            server = pgserver.get_server(root, cleanup_mode="delete")
+            server = get_server(root, cleanup_mode="delete")
             try:
                 report = trio.run(benchmark, args, str(server.get_uri()))
             finally:

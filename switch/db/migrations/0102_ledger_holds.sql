@@ -16,16 +16,17 @@ DECLARE
     v_done boolean[] := array_fill(false, ARRAY[n]);
     v_ok boolean[] := array_fill(false, ARRAY[n]);
     v_hold bigint[] := array_fill(NULL::bigint, ARRAY[n]);
-    v_cps text[] := array_fill(NULL::text, ARRAY[n]);
+    v_cps text[];
     v_new integer[] := '{}';
     a_ids text[]; a_cur text[]; a_status text[];          -- locked customer accounts
     a_bal bigint[]; a_held bigint[]; a_pend bigint[]; a_dirty boolean[];
-    o_ids text[]; o_cur text[]; o_status text[];          -- any account named, read only
-    c_ids text[]; c_days date[]; c_keys text[];           -- locked daily counters
+    c_ids text[]; c_days date[];                          -- locked daily counters
     c_amt bigint[]; c_cnt bigint[]; c_dirty boolean[];
     r ledger_result;
-    i integer; ai integer; oi integer; ci integer;
-    v_status text; v_cp text;
+    v_ai integer[]; v_ci integer[]; v_exists boolean[];   -- per request: where its rows are
+    v_ocur text[]; v_ostatus text[];                      -- per request: its counterparty
+    i integer; ai integer; ci integer;
+    v_status text;
 BEGIN
     FOR r IN SELECT * FROM ledger_replays(p_keys, p_fingerprints) LOOP
         v_res[r.idx] := r;
@@ -42,43 +43,48 @@ BEGIN
              ORDER BY account_id FOR UPDATE) AS s;
     a_dirty := array_fill(false, ARRAY[cardinality(a_ids)]);
 
-    SELECT coalesce(array_agg(account_id), '{}'), array_agg(currency), array_agg(status)
-      INTO o_ids, o_cur, o_status
-      FROM ledger_accounts
-     WHERE account_id = ANY (p_accounts) OR account_id = ANY (p_counterparties)
-        OR account_id = ANY (SELECT DISTINCT 'atm-cash:' || c FROM unnest(a_cur) AS c);
-
     WITH up AS (
         INSERT INTO ledger_daily_counters AS c (counter_id, day)
         SELECT DISTINCT t.cid, t.d FROM unnest(p_counters, p_days) AS t (cid, d)
          WHERE t.cid IS NOT NULL ORDER BY 1, 2
         ON CONFLICT (counter_id, day) DO UPDATE SET amount = c.amount
         RETURNING c.counter_id, c.day, c.amount, c.count)
-    SELECT coalesce(array_agg(counter_id), '{}'), array_agg(day),
-           array_agg(counter_id || '@' || day::text), array_agg(amount), array_agg(count)
-      INTO c_ids, c_days, c_keys, c_amt, c_cnt FROM up;
+    SELECT coalesce(array_agg(counter_id), '{}'), array_agg(day), array_agg(amount),
+           array_agg(count)
+      INTO c_ids, c_days, c_amt, c_cnt FROM up;
     c_dirty := array_fill(false, ARRAY[cardinality(c_ids)]);
+
+    -- Resolve every request's account, counterparty and counter in one join (hash lookups)
+    -- rather than searching the arrays once per request.
+    SELECT array_agg(a.ord::integer ORDER BY t.idx), array_agg(c.ord::integer ORDER BY t.idx),
+           array_agg(x.account_id IS NOT NULL ORDER BY t.idx),
+           array_agg(coalesce(t.cp, 'atm-cash:' || a.cur) ORDER BY t.idx),
+           array_agg(o.currency ORDER BY t.idx), array_agg(o.status ORDER BY t.idx)
+      INTO v_ai, v_ci, v_exists, v_cps, v_ocur, v_ostatus
+      FROM unnest(p_accounts, p_counterparties, p_counters, p_days) WITH ORDINALITY
+           AS t (acc, cp, cid, d, idx)
+      LEFT JOIN unnest(a_ids, a_cur) WITH ORDINALITY AS a (id, cur, ord) ON a.id = t.acc
+      LEFT JOIN unnest(c_ids, c_days) WITH ORDINALITY AS c (id, d, ord)
+             ON c.id = t.cid AND c.d = t.d
+      LEFT JOIN ledger_accounts x ON x.account_id = t.acc
+      LEFT JOIN ledger_accounts o ON o.account_id = coalesce(t.cp, 'atm-cash:' || a.cur);
 
     FOR i IN 1 .. n LOOP
         CONTINUE WHEN v_done[i];
         v_new := v_new || i;
         v_status := NULL;
-        ai := array_position(a_ids, p_accounts[i]);
+        ai := v_ai[i];
+        ci := v_ci[i];
         IF ai IS NULL THEN
-            v_status := CASE WHEN array_position(o_ids, p_accounts[i]) IS NULL
-                             THEN 'account_not_found' ELSE 'account_not_active' END;
+            v_status := CASE WHEN v_exists[i] THEN 'account_not_active' ELSE 'account_not_found' END;
         ELSIF a_status[ai] <> 'active' THEN
             v_status := 'account_not_active';
         ELSE
-            v_cp := coalesce(p_counterparties[i], 'atm-cash:' || a_cur[ai]);
-            oi := array_position(o_ids, v_cp);
-            ci := CASE WHEN p_counters[i] IS NULL THEN NULL
-                       ELSE array_position(c_keys, p_counters[i] || '@' || p_days[i]::text) END;
-            IF oi IS NULL THEN
+            IF v_ostatus[i] IS NULL THEN
                 v_status := 'account_not_found';
-            ELSIF o_status[oi] <> 'active' THEN
+            ELSIF v_ostatus[i] <> 'active' THEN
                 v_status := 'account_not_active';
-            ELSIF o_cur[oi] <> a_cur[ai] THEN
+            ELSIF v_ocur[i] <> a_cur[ai] THEN
                 v_status := 'currency_mismatch';
             ELSIF ci IS NOT NULL AND p_amount_max[i] IS NOT NULL
                   AND c_amt[ci] + p_amounts[i] > p_amount_max[i] THEN
@@ -91,7 +97,6 @@ BEGIN
                 v_status := 'approved';
                 v_ok[i] := true;
                 v_hold[i] := nextval('ledger_hold_ids');
-                v_cps[i] := v_cp;
                 IF p_directions[i] = 'debit' THEN
                     a_held[ai] := a_held[ai] + p_amounts[i];
                 ELSE
