@@ -245,11 +245,11 @@ class _Connection:
                 )
                 return
 
-    async def _receive(self) -> bytes:
+    async def _receive(self) -> bytes | bytearray:
         """The next bytes, or b"" on close, reset or idle timeout."""
         with trio.move_on_after(self.config.idle_timeout_s):
             try:
-                return bytes(await self.stream.receive_some(RECEIVE_CHUNK_BYTES))
+                return await self.stream.receive_some(RECEIVE_CHUNK_BYTES)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 return b""
         self.server.metrics.protocol_error("idle_timeout")

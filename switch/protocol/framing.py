@@ -58,7 +58,7 @@ class FrameDecoder:
     def buffered_bytes(self) -> int:
         return len(self._buffer)
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: bytes | bytearray) -> None:
         """Append received bytes; raises :class:`FramingError` past the buffer limit."""
         if len(self._buffer) + len(data) > self._buffer_bytes_max:
             raise FramingError(

@@ -272,7 +272,12 @@ def _bitmap_at(data: bytes, start: int, offset: int) -> set[int] | None:
     if len(chunk) != BITMAP_CHARS or not _HEX_UPPER.issuperset(chunk):
         return None
     bits = int(chunk, 16)
-    return {offset + 64 - index for index in range(64) if bits >> index & 1}
+    fields = set()
+    while bits:  # visit only the set bits: bitmaps are sparse
+        lowest = bits & -bits
+        fields.add(offset + 64 - (lowest.bit_length() - 1))
+        bits ^= lowest
+    return fields
 
 
 def _bitmap_fields(data: bytes) -> set[int] | None:

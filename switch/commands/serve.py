@@ -1,0 +1,139 @@
+"""``atm-switch serve``: run the switch until SIGTERM/SIGINT.
+
+Works alone on a fresh machine: starts the embedded PostgreSQL when no DSN is
+given, applies migrations, makes sure the LMK exists, then listens and prints
+``listening HOST:PORT`` on standard output (spec 9). Logs are JSON on stderr.
+The first SIGTERM/SIGINT drains gracefully; a second one stops at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from typing import Any
+
+import trio
+
+from ops.logs import configure_logging
+from switch.app import SwitchApp
+from switch.commands.common import CliError, add_dsn_flag
+from switch.config import Config
+from switch.db.embedded import EmbeddedDatabaseError, database_dsn
+from switch.db.migrate import migrate
+from switch.db.runtime import DatabaseUnavailable, open_database
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    serve = subparsers.add_parser("serve", help="run the switch", parents=[common])
+    add_dsn_flag(serve)
+    serve.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=int, default=None, help="listen port (default 8583; 0 picks a free port)"
+    )
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="ops HTTP port for /metrics /healthz /readyz (default 9583; 0 disables)",
+    )
+    serve.add_argument("--metrics-host", default=None, help="ops HTTP address (default 127.0.0.1)")
+    serve.add_argument(
+        "--framing",
+        choices=["binary2", "ascii4"],
+        default=None,
+        help="length prefix (default binary2)",
+    )
+    serve.add_argument(
+        "--tls-cert", default=None, help="PEM certificate: serve TLS 1.2+ instead of plain TCP"
+    )
+    serve.add_argument("--tls-key", default=None, help="PEM private key for --tls-cert")
+    serve.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING, ERROR")
+    serve.set_defaults(handler=_serve, config_flags=_config_flags)
+
+
+def _config_flags(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "server.host": args.host,
+        "server.port": args.port,
+        "server.framing": args.framing,
+        "server.tls_cert": args.tls_cert,
+        "server.tls_key": args.tls_key,
+        "ops.metrics_port": args.metrics_port,
+        "ops.metrics_host": args.metrics_host,
+        "ops.log_level": args.log_level,
+    }
+
+
+def _serve(args: argparse.Namespace, config: Config) -> int:
+    configure_logging(config.ops.log_level, config.ops.log_file)
+    _ensure_lmk(config)
+    try:
+        with database_dsn(config) as dsn:
+            trio.run(_run, config, dsn)
+    except EmbeddedDatabaseError as exc:
+        raise CliError(str(exc)) from exc
+    except DatabaseUnavailable as exc:
+        raise CliError(f"PostgreSQL is unavailable: {exc}") from exc
+    except OSError as exc:
+        raise CliError(
+            f"cannot listen on {config.server.host}:{config.server.port}: {exc.strerror or exc}"
+        ) from exc
+    return 0
+
+
+async def _run(config: Config, dsn: str) -> None:
+    database = config.database
+    async with open_database(
+        dsn,
+        pool_size_min=database.pool_size_min,
+        pool_size_max=database.pool_size_max,
+        call_timeout_s=database.call_timeout_s,
+    ) as db:
+        await migrate(db)
+        app = SwitchApp(config, db, hsm=_open_hsm(config))
+        app.install_extensions()
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async with trio.open_nursery() as nursery:
+
+                async def run_app(task_status: trio.TaskStatus[list[tuple[str, int]]]) -> None:
+                    await app.run(task_status=task_status)
+                    nursery.cancel_scope.cancel()
+
+                addresses = await nursery.start(run_app)
+                host, port = addresses[0]
+                print(f"listening {host}:{port}", flush=True)
+                nursery.start_soon(_stop_on_signals, signals, app, nursery.cancel_scope)
+
+
+async def _stop_on_signals(signals: Any, app: SwitchApp, everything: trio.CancelScope) -> None:
+    received = 0
+    async for signum in signals:
+        received += 1
+        print(
+            f"atm-switch: {signal.Signals(signum).name}: shutting down", file=sys.stderr, flush=True
+        )
+        if received == 1:
+            app.request_shutdown()
+        else:
+            everything.cancel()
+
+
+def _ensure_lmk(config: Config) -> None:
+    try:
+        from switch.hsm.lmk import ensure_lmk
+    except ModuleNotFoundError:
+        return
+    ensure_lmk(config)
+
+
+def _open_hsm(config: Config) -> Any:
+    """The software HSM when the ``switch.hsm`` package provides one, else None."""
+    try:
+        from switch.hsm import open_hsm
+    except ImportError:
+        return None
+    try:
+        return open_hsm(config)
+    except Exception as exc:  # a missing/unreadable LMK: report it plainly
+        raise CliError(f"cannot open the HSM: {exc}") from exc
