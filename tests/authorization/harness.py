@@ -81,6 +81,8 @@ FIXTURE: dict[str, Any] = {
                   {"id": "ATM003", "tmk": TMK3}],
 }
 TMKS = {"ATM001": TMK1, "ATM002": TMK2, "ATM003": TMK3}
+# One LMK per test process: a database keeps handles (the issuer PVK) across switch restarts.
+TEST_LMK = os.urandom(32)
 
 
 def make_ledger(db: Database) -> Ledger:
@@ -99,10 +101,11 @@ class RunningSwitch:
     server: SwitchServer
     nursery: trio.Nursery
 
-    async def atm(self, terminal_id: str = "ATM001", *, key_exchange: bool = True) -> Atm:
+    async def atm(self, terminal_id: str = "ATM001", *, key_exchange: bool = True,
+                  first_stan: int = 1) -> Atm:
         stream = await trio.open_tcp_stream(*self.address)
         atm = Atm(stream, TerminalIdentity(terminal_id),
-                  TerminalKeySet.from_tmk_hex(TMKS.get(terminal_id, TMK1)))
+                  TerminalKeySet.from_tmk_hex(TMKS.get(terminal_id, TMK1)), first_stan)
         self.nursery.start_soon(atm.read_loop)
         response = await atm.network("001")
         assert response.fields["39"] == "00", response.fields
@@ -127,7 +130,7 @@ async def running_switch(
 ) -> AsyncIterator[RunningSwitch]:
     """Start the switch in this test's nursery; stop it afterwards."""
     async with open_database(dsn, pool_size_min=2, pool_size_max=10) as db:
-        hsm = SoftwareHsm(os.urandom(32), test_mode=True)
+        hsm = SoftwareHsm(TEST_LMK, test_mode=True)
         ledger = ledger_factory(db)
         await load_fixtures(db, hsm, make_ledger(db), fixture)
         ctx = AuthContext(config=config or AuthorizationConfig(), db=db, hsm=hsm, ledger=ledger,
@@ -150,11 +153,11 @@ class Atm:
     """One terminal: sign-on, key exchange, MAC'd requests, responses matched by 41 + 11."""
 
     def __init__(self, stream: trio.SocketStream, identity: TerminalIdentity,
-                 keys: TerminalKeySet) -> None:
+                 keys: TerminalKeySet, first_stan: int = 1) -> None:
         self.stream = stream
         self.identity = identity
         self.keys = keys
-        self._stans = itertools.count(1)
+        self._stans = itertools.count(first_stan)
         self._waiting: dict[str, trio.MemorySendChannel[tuple[Message, bytes]]] = {}
         self.unmatched: list[bytes] = []
         self.closed = trio.Event()
