@@ -20,6 +20,12 @@ from switch.commands.common import (
 )
 from switch.config import Config
 from switch.db.runtime import Database
+from switch.hsm import HsmError, KeyComponents, SoftwareHsm, ensure_lmk, open_hsm
+from switch.hsm.provisioning import (
+    provision_terminal_master_key,
+    tmk_ceremony_json,
+    tmk_ceremony_lines,
+)
 
 TERMINAL_ID_PATTERN: Final = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,6}[\x21-\x7e])?")
 KEY_TYPES: Final = ("tdes", "aes")
@@ -86,18 +92,37 @@ async def set_terminal_status(db: Database, terminal_id: str, status: str) -> bo
 def _add(args: argparse.Namespace, config: Config) -> int:
     terminal_id = valid_terminal_id(args.terminal_id)
     enabled = not args.disabled
+    hsm = _open_hsm(config)
 
-    async def work(db: Database) -> bool:
-        return await add_terminal(db, terminal_id, key_type=args.key_type, enabled=enabled)
+    async def work(db: Database) -> KeyComponents | None:
+        if not await add_terminal(db, terminal_id, key_type=args.key_type, enabled=enabled):
+            return None
+        # Spec 7: a unique TMK per terminal, generated in the HSM, stored as an LMK handle.
+        return await provision_terminal_master_key(db, hsm, terminal_id, key_type=args.key_type)
 
-    if not run_with_database(config, work):
+    tmk = run_with_database(config, work)
+    if tmk is None:
         raise CliError(f"terminal {terminal_id} is already registered", exit_code=1)
     status = "enabled" if enabled else "disabled"
     if args.json:
-        print_json({"terminal_id": terminal_id, "status": status, "key_type": args.key_type})
+        print_json(
+            {"terminal_id": terminal_id, "status": status, "key_type": args.key_type}
+            | tmk_ceremony_json(tmk)
+        )
     else:
         print(f"terminal {terminal_id} added ({args.key_type}, {status})")
+        for line in tmk_ceremony_lines(terminal_id, tmk):
+            print(line)
     return 0
+
+
+def _open_hsm(config: Config) -> SoftwareHsm:
+    """The HSM that generates the TMK; creates the LMK on a fresh data directory (as db init)."""
+    try:
+        ensure_lmk(config)
+        return open_hsm(config)
+    except HsmError as exc:
+        raise CliError(str(exc)) from exc
 
 
 def _set_status(args: argparse.Namespace, config: Config) -> int:
