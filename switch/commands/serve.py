@@ -9,6 +9,7 @@ The first SIGTERM/SIGINT drains gracefully; a second one stops at once.
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 from typing import Any
@@ -67,6 +68,7 @@ def _config_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 def _serve(args: argparse.Namespace, config: Config) -> int:
     configure_logging(config.ops.log_level, config.ops.log_file)
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # initdb/pg_ctl transcripts
     _ensure_lmk(config)
     try:
         with database_dsn(config) as dsn:
