@@ -32,7 +32,9 @@ def embedded_postgres(data_dir: Path, *, cleanup: str = "stop") -> Iterator[str]
     try:
         server = pgserver.get_server(pg_dir, cleanup_mode=cleanup)
     except Exception as exc:  # pgserver raises plain exceptions on failure
-        raise EmbeddedDatabaseError(f"embedded PostgreSQL failed to start in {pg_dir}: {exc}") from exc
+        raise EmbeddedDatabaseError(
+            f"embedded PostgreSQL failed to start in {pg_dir}: {exc}"
+        ) from exc
     try:
         yield str(server.get_uri())
     finally:

@@ -56,7 +56,8 @@ async def migrate(db: Database) -> list[int]:
                 " version integer PRIMARY KEY, name text NOT NULL,"
                 " applied_at timestamptz NOT NULL DEFAULT now())"
             )
-            done = {r["version"] for r in await connection.fetch("SELECT version FROM schema_migrations")}
+            rows = await connection.fetch("SELECT version FROM schema_migrations")
+            done = {row["version"] for row in rows}
             for migration in migrations:
                 if migration.version in done:
                     continue

@@ -18,7 +18,9 @@ def test_defaults_work_on_a_laptop() -> None:
 
 def test_precedence(tmp_path: Path) -> None:
     toml = tmp_path / "c.toml"
-    toml.write_text('[server]\nport = 9000\nhost = "0.0.0.0"\n[authorization]\nhold_expiry_s = 60\n')
+    toml.write_text(
+        '[server]\nport = 9000\nhost = "0.0.0.0"\n[authorization]\nhold_expiry_s = 60\n'
+    )
     env = {"ATM_SWITCH_SERVER_PORT": "9100", "ATM_SWITCH_DSN": "postgresql://x/y"}
     config = load_config(toml, environ=env, flags={"server.port": 9200, "server.host": None})
     assert config.server.port == 9200  # flag beats env beats file
@@ -28,7 +30,7 @@ def test_precedence(tmp_path: Path) -> None:
 
 
 def test_bad_values_are_clear_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="server.port"):
+    with pytest.raises(ConfigError, match=r"server\.port"):
         load_config(environ={"ATM_SWITCH_SERVER_PORT": "eighty"})
     bad = tmp_path / "bad.toml"
     bad.write_text("[server]\nnope = 1\n")
