@@ -103,19 +103,28 @@ class RunningSwitch:
 
     async def atm(self, terminal_id: str = "ATM001", *, key_exchange: bool = True,
                   first_stan: int = 1) -> Atm:
-        stream = await trio.open_tcp_stream(*self.address)
-        atm = Atm(stream, TerminalIdentity(terminal_id),
-                  TerminalKeySet.from_tmk_hex(TMKS.get(terminal_id, TMK1)), first_stan)
-        self.nursery.start_soon(atm.read_loop)
-        response = await atm.network("001")
-        assert response.fields["39"] == "00", response.fields
-        if key_exchange:
-            await atm.key_exchange()
-        return atm
+        return await connect_atm(self.nursery, self.address, terminal_id,
+                                 key_exchange=key_exchange, first_stan=first_stan)
 
     async def balance(self, account: str) -> tuple[int, int, int]:
         value = await self.ledger.balance(account)
         return value.ledger, value.available, value.held
+
+
+async def connect_atm(
+    nursery: trio.Nursery, address: tuple[str, int], terminal_id: str, *,
+    key_exchange: bool = True, keys: TerminalKeySet | None = None, first_stan: int = 1,
+) -> Atm:
+    """Connect, sign on and (by default) exchange keys; ``keys`` reuses a terminal's keys."""
+    stream = await trio.open_tcp_stream(*address)
+    atm = Atm(stream, TerminalIdentity(terminal_id),
+              keys or TerminalKeySet.from_tmk_hex(TMKS.get(terminal_id, TMK1)), first_stan)
+    nursery.start_soon(atm.read_loop)
+    response = await atm.network("001")
+    assert response.fields["39"] == "00", response.fields
+    if key_exchange:
+        await atm.key_exchange()
+    return atm
 
 
 @contextlib.asynccontextmanager
