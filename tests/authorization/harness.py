@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import itertools
 import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -25,10 +24,10 @@ from switch.db.runtime import Database, open_database
 from switch.dispatch import Dispatcher
 from switch.hsm import SoftwareHsm
 from switch.netmgmt import NetworkManagement, TerminalDirectory
-from switch.protocol.framing import FrameDecoder, encode_frame
-from switch.protocol.message import Message, decode_message, encode_message
+from switch.protocol.message import Message, encode_message
 from switch.server import SwitchServer
 from switch.session import SessionRegistry
+from terminals.hostlink.connection import HostConnection
 from terminals.hostlink.financial import (
     CardData,
     TerminalIdentity,
@@ -117,9 +116,11 @@ async def connect_atm(
 ) -> Atm:
     """Connect, sign on and (by default) exchange keys; ``keys`` reuses a terminal's keys."""
     stream = await trio.open_tcp_stream(*address)
-    atm = Atm(stream, TerminalIdentity(terminal_id),
-              keys or TerminalKeySet.from_tmk_hex(TMKS.get(terminal_id, TMK1)), first_stan)
-    nursery.start_soon(atm.read_loop)
+    link = HostConnection(stream, terminal_id=terminal_id, first_stan=first_stan,
+                          response_timeout_s=15.0)
+    nursery.start_soon(link.run_reader)
+    atm = Atm(link, TerminalIdentity(terminal_id),
+              keys or TerminalKeySet.from_tmk_hex(TMKS.get(terminal_id, TMK1)))
     response = await atm.network("001")
     assert response.fields["39"] == "00", response.fields
     if key_exchange:
@@ -159,54 +160,34 @@ async def running_switch(
 
 
 class Atm:
-    """One terminal: sign-on, key exchange, MAC'd requests, responses matched by 41 + 11."""
+    """One terminal over the project's own host-link client (``HostConnection``): sign-on, key
+    exchange, requests built and MAC'd by ``terminals.hostlink``, response MACs checked."""
 
-    def __init__(self, stream: trio.SocketStream, identity: TerminalIdentity,
-                 keys: TerminalKeySet, first_stan: int = 1) -> None:
-        self.stream = stream
+    def __init__(self, link: HostConnection, identity: TerminalIdentity,
+                 keys: TerminalKeySet) -> None:
+        self.link = link
         self.identity = identity
         self.keys = keys
-        self._stans = itertools.count(first_stan)
-        self._waiting: dict[str, trio.MemorySendChannel[tuple[Message, bytes]]] = {}
-        self.unmatched: list[bytes] = []
-        self.closed = trio.Event()
+        self.last_raw: bytes | None = None
+        link.check_response = self._check_mac
+
+    async def _check_mac(self, message: Message, raw: bytes) -> None:
+        self.last_raw = raw
+        if self.keys.tak is not None and not message.mti.startswith("08"):
+            self.keys.verify_response_mac(raw)
 
     def next_stan(self) -> str:
-        return f"{next(self._stans) % 1_000_000 or 1:06d}"
+        return self.link.next_stan()
 
-    async def read_loop(self) -> None:
-        decoder = FrameDecoder()
-        try:
-            while True:
-                data = await self.stream.receive_some(65536)
-                if not data:
-                    return
-                decoder.receive_data(data)
-                while (frame := decoder.next_frame()) is not None:
-                    message = decode_message(frame)
-                    channel = self._waiting.pop(message.fields.get("11", ""), None)
-                    if channel is None:
-                        self.unmatched.append(frame)
-                    else:
-                        channel.send_nowait((message, frame))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return
-        finally:
-            self.closed.set()
-
-    async def exchange(self, payload: bytes, stan: str, timeout_s: float = 15.0
-                       ) -> tuple[Message, bytes]:
-        send, receive = trio.open_memory_channel[tuple[Message, bytes]](1)
-        self._waiting[stan] = send
-        await self.stream.send_all(encode_frame(payload))
-        with trio.fail_after(timeout_s):
-            return await receive.receive()
+    async def exchange(self, payload: bytes, stan: str | None = None
+                       ) -> tuple[Message, bytes | None]:
+        """Send encoded bytes; the response and its raw bytes (when it carried a MAC)."""
+        self.last_raw = None
+        message = await self.link.request_encoded(payload)
+        return message, self.last_raw
 
     async def network(self, code: str) -> Message:
-        stan = self.next_stan()
-        fields = {"7": _now7(), "11": stan, "41": self.identity.field41, "70": code}
-        message, _ = await self.exchange(encode_message("0800", fields), stan)
-        return message
+        return await self.link.network_request(code)
 
     async def key_exchange(self) -> None:
         response = await self.network("161")
@@ -215,10 +196,11 @@ class Atm:
     async def send(self, mti: str, fields: Mapping[str, str], *, mac: bool = True,
                    check_mac: bool = True) -> Message:
         payload = encode_request(mti, fields, self.keys) if mac else encode_message(mti, fields)
-        message, raw = await self.exchange(payload, fields["11"])
+        message, _ = await self.exchange(payload)
         code = message.fields.get("39")
-        if check_mac and code not in ("30", "58") and self.keys.tak is not None:
-            self.keys.verify_response_mac(raw)
+        if check_mac and self.keys.tak is not None:
+            # Spec 8: every answer but 30 and 58 carries a MAC (checked by the hook above).
+            assert (message.mac is None) == (code in ("30", "58")), message.fields
         return message
 
     def request_fields(self, card: CardData, processing_code: str, amount: int, *,
@@ -250,8 +232,4 @@ class Atm:
         return await self.send("0420", advice), advice
 
     async def aclose(self) -> None:
-        await self.stream.aclose()
-
-
-def _now7() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%m%d%H%M%S")
+        await self.link.aclose()
