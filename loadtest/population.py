@@ -4,7 +4,7 @@ Every generator process must know each terminal's TMK and each card's PAN and
 PIN without being sent them, and the fixture file loaded into the switch must
 agree: so all of it is a pure function of the index (and a run seed for keys).
 Terminal i uses card i, whose account is ``LA<i>``; transfers go to the next
-terminal's account.
+terminal's account (a population of one gets a second, card-less account to pay).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def terminal(index: int, count: int, seed: str = "atm-loadtest") -> Terminal:
         pan=pan,
         pin=f"{pin_number:04d}",
         account_id=account_id_of(index),
-        payee_account_id=account_id_of((index + 1) % count),
+        payee_account_id=account_id_of((index + 1) % max(count, 2)),
     )
 
 
@@ -94,12 +94,12 @@ def fixtures(count: int, seed: str = "atm-loadtest", *, cards: bool = True) -> d
     if cards:
         document["accounts"] = [
             {
-                "id": t.account_id,
-                "name": f"负载测试 {t.index}",
+                "id": account_id_of(index),
+                "name": f"负载测试 {index}",
                 "currency": currency_numeric,
                 "balance": account_balance_minor,
             }
-            for t in population
+            for index in range(max(count, 2))
         ]
         document["cards"] = [
             {
