@@ -35,7 +35,9 @@ def common_parser() -> argparse.ArgumentParser:
         "(env ATM_SWITCH_DATA_DIR, default ./atm-switch-data)",
     )
     common.add_argument(
-        "--config", default=argparse.SUPPRESS, help="TOML configuration file (env ATM_SWITCH_CONFIG)"
+        "--config",
+        default=argparse.SUPPRESS,
+        help="TOML configuration file (env ATM_SWITCH_CONFIG)",
     )
     return common
 

@@ -15,7 +15,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     db = subparsers.add_parser("db", help="database schema", parents=[common])
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION")
     db_sub.required = True
-    init = db_sub.add_parser("init", help="create or migrate the schema (idempotent)", parents=[common])
+    init = db_sub.add_parser(
+        "init", help="create or migrate the schema (idempotent)", parents=[common]
+    )
     add_dsn_flag(init)
     add_json_flag(init)
     init.set_defaults(handler=_init)
