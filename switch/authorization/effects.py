@@ -194,6 +194,7 @@ async def pin_change(inp: EffectInput) -> Approval:
             new_pin_block=inp.request.tags["NP"],
             pan=inp.request.pan,
             verification=PinVerificationData.from_json(inp.card.pin_verification),
+            pin_block_format=inp.request.pin_block_format,
         )
     except PinVerificationFailed as exc:
         raise Decline(Outcome.WRONG_PIN, "old PIN no longer verifies") from exc

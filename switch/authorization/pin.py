@@ -11,21 +11,28 @@ from switch.authorization import cards
 from switch.authorization.context import AuthContext
 from switch.authorization.outcomes import Decline, Outcome
 from switch.authorization.request import FinancialRequest
+from switch.authorization.security import TerminalKeys
 from switch.hsm.errors import PinVerificationFailed
 from switch.hsm.verification_data import PinVerificationData
 
+# Spec 7: TDES terminals send format 0 in field 52, AES terminals format 4 in 48/PB.
+PIN_BLOCK_FORMATS = {"tdes": 0, "aes": 4}
+
 
 async def verify_pin_with_counter(
-    ctx: AuthContext, card: cards.CardRecord, tpk: str | None, request: FinancialRequest
+    ctx: AuthContext, card: cards.CardRecord, keys: TerminalKeys, request: FinancialRequest
 ) -> None:
-    if tpk is None or request.pin_block is None:
+    if keys.tpk is None or request.pin_block is None:
         raise Decline(Outcome.SYSTEM_ERROR, "no TPK for this terminal")
+    if PIN_BLOCK_FORMATS.get(keys.key_type) != request.pin_block_format:
+        raise Decline(Outcome.FORMAT_ERROR, "PIN block format does not fit the terminal's keys")
     try:
         await ctx.hsm.verify_pin(
-            tpk=tpk,
+            tpk=keys.tpk,
             pin_block=request.pin_block,
             pan=request.pan,
             verification=PinVerificationData.from_json(card.pin_verification),
+            pin_block_format=request.pin_block_format,
         )
     except PinVerificationFailed as exc:
         tries = await cards.record_pin_failure(ctx.db, card.card_id, ctx.config.pin_tries_max)

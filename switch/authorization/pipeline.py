@@ -175,7 +175,7 @@ class FinancialPipeline:
             code = parse_processing_code(request.processing_code)
             rule = code.rule
             if request.pin_block is not None and (rule is None or rule.needs_pin):
-                await verify_pin_with_counter(ctx, card, keys.tpk, request)
+                await verify_pin_with_counter(ctx, card, keys, request)
             account = await self._account(card, request)
             kind = check_supported(code)
             if request.currency != account.currency:

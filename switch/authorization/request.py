@@ -24,6 +24,7 @@ MAC_FIELDS = ("64", "128")
 _DIGITS = re.compile(r"^[0-9]+$")
 _PAN = re.compile(r"^[0-9]{12,19}$")
 _HEX16 = re.compile(r"^[0-9A-F]{16}$")
+_HEX32 = re.compile(r"^[0-9A-F]{32}$")
 _TRACK2 = re.compile(r"^(?P<pan>[0-9]{12,19})[=D](?P<expiry>[0-9]{4})(?P<rest>[0-9]*)$")
 _FIELD95 = re.compile(r"^(?P<actual>[0-9]{12})[0-9]{12}[CD][0-9]{8}[CD][0-9]{8}$")
 
@@ -59,7 +60,8 @@ class FinancialRequest:
     currency: str
     from_account: str | None
     to_account: str | None
-    pin_block: str | None
+    pin_block: str | None  # field 52 (format 0), or 48/PB (format 4, AES terminals)
+    pin_block_format: int
     tags: Mapping[str, str]
     original: OriginalData | None
     actual_amount_minor: int | None  # field 95 of a partial reversal
@@ -104,6 +106,19 @@ def _pan_and_expiry(fields: Mapping[str, str]) -> tuple[str, str | None]:
     if pan_field is None or not _PAN.match(pan_field):
         raise _format_error("field 2 or 35 required")
     return pan_field, expiry
+
+
+def _pin_block(fields: Mapping[str, str], tags: Mapping[str, str]) -> tuple[str | None, int]:
+    """Field 52 (ISO 9564 format 0, 16 hex) or, for AES terminals, 48/PB (format 4, 32 hex)."""
+    if "52" in fields:
+        if not _HEX16.match(fields["52"]):
+            raise _format_error("field 52 malformed")
+        return fields["52"], 0
+    if "PB" in tags:
+        if not _HEX32.match(tags["PB"]):
+            raise _format_error("48/PB malformed")
+        return tags["PB"], 4
+    return None, 0
 
 
 def _acquirer(fields: Mapping[str, str]) -> str:
@@ -159,9 +174,8 @@ def parse_request(mti: str, fields: Mapping[str, str]) -> FinancialRequest:
         acquirer_id=_acquirer(fields),
     )
     pan, expiry = _pan_and_expiry(fields)
-    pin_block = fields.get("52")
-    if pin_block is not None and not _HEX16.match(pin_block):
-        raise _format_error("field 52 malformed")
+    tags = _tags(fields)
+    pin_block, pin_block_format = _pin_block(fields, tags)
     for account_field in ("102", "103"):
         if account_field in fields and not fields[account_field].strip():
             raise _format_error(f"field {account_field} empty")
@@ -176,7 +190,8 @@ def parse_request(mti: str, fields: Mapping[str, str]) -> FinancialRequest:
         from_account=fields.get("102"),
         to_account=fields.get("103"),
         pin_block=pin_block,
-        tags=_tags(fields),
+        pin_block_format=pin_block_format,
+        tags=tags,
         original=_original(fields) if is_advice else None,
         actual_amount_minor=_actual_amount(fields) if message_class == "0420" else None,
         reversal_reason=fields.get("39") if message_class == "0420" else None,
@@ -192,11 +207,12 @@ def _check_fields_for_type(request: FinancialRequest) -> None:
     if code.kind is None or code.rule is None:
         return
     if code.rule.needs_pin and request.pin_block is None:
-        raise _format_error("field 52 required")
+        raise _format_error("field 52 (or 48/PB) required")
     if code.kind in (Kind.PAYEE_INQUIRY, Kind.TRANSFER) and not request.to_account:
         raise _format_error("field 103 required")
-    if code.kind is Kind.PIN_CHANGE and not re.match(r"^[0-9A-F]{16}$", request.tags.get("NP", "")):
-        raise _format_error("48/NP required (16 hex)")
+    new_block = _HEX32 if request.pin_block_format == 4 else _HEX16
+    if code.kind is Kind.PIN_CHANGE and not new_block.match(request.tags.get("NP", "")):
+        raise _format_error("48/NP required, same format as the PIN block")
 
 
 def fingerprint(request: FinancialRequest, pan_hash: str) -> str:

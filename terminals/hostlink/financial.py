@@ -87,10 +87,14 @@ def financial_request(
     }
     if send_pan:
         fields["2"] = card.pan
+    all_tags = dict(tags or {})
     if pin_block is not None:
-        fields["52"] = pin_block
-    if tags:
-        fields["48"] = encode_tags(tags)
+        if len(pin_block) == 32:  # AES terminals: format 4 in 48/PB (spec 3, 7)
+            all_tags["PB"] = pin_block
+        else:
+            fields["52"] = pin_block
+    if all_tags:
+        fields["48"] = encode_tags(all_tags)
     if from_account is not None:
         fields["102"] = from_account
     if to_account is not None:

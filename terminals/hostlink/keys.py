@@ -54,10 +54,12 @@ class TerminalKeySet:
         return retail_mac(self.tak, data).hex().upper()
 
     def pin_block(self, pin: str, pan: str) -> str:
-        """Field 52: ISO 9564 format 0 under the TPK (TDES-ECB), 16 upper-case hex."""
+        """Field 52: ISO 9564 format 0 under the TPK (TDES-ECB), 16 upper-case hex; for AES
+        terminals the format 4 block for 48/PB, 32 upper-case hex (spec 7)."""
         if self.tpk is None:
             raise KeyExchangeError("no TPK: run a key exchange first")
-        return encrypt_pin_block(self.tpk, pin, pan, 0).hex().upper()
+        fmt = 4 if self.key_type == "aes" else 0
+        return encrypt_pin_block(self.tpk, pin, pan, fmt).hex().upper()
 
     def verify_response_mac(self, raw: bytes) -> None:
         """Raise unless the last 16 characters are the MAC of what precedes them."""

@@ -41,6 +41,7 @@ from terminals.hostlink.keys import TerminalKeySet
 TMK1 = "0123456789ABCDEFFEDCBA9876543210"
 TMK2 = "89ABCDEF0123456776543210FEDCBA98"
 TMK3 = "1F2E3D4C5B6A79880011223344556677"
+TMK_AES = "000102030405060708090A0B0C0D0E0F"
 
 CARD_MAIN = CardData("6228480000000000017", "3012")
 CARD_SECOND = CardData("6228480000000000025", "3012")
@@ -77,9 +78,11 @@ FIXTURE: dict[str, Any] = {
                     "daily_withdrawal_count": 2}},
     ],
     "terminals": [{"id": "ATM001", "tmk": TMK1}, {"id": "ATM002", "tmk": TMK2},
-                  {"id": "ATM003", "tmk": TMK3}],
+                  {"id": "ATM003", "tmk": TMK3},
+          {"id": "ATMAES1", "tmk": TMK_AES, "key_type": "aes"}],
 }
-TMKS = {"ATM001": TMK1, "ATM002": TMK2, "ATM003": TMK3}
+TMKS = {"ATM001": TMK1, "ATM002": TMK2, "ATM003": TMK3, "ATMAES1": TMK_AES}
+KEY_TYPES = {"ATMAES1": "aes"}
 # One LMK per test process: a database keeps handles (the issuer PVK) across switch restarts.
 TEST_LMK = os.urandom(32)
 
@@ -120,7 +123,8 @@ async def connect_atm(
                           response_timeout_s=15.0)
     nursery.start_soon(link.run_reader)
     atm = Atm(link, TerminalIdentity(terminal_id),
-              keys or TerminalKeySet.from_tmk_hex(TMKS.get(terminal_id, TMK1)))
+              keys or TerminalKeySet.from_tmk_hex(TMKS.get(terminal_id, TMK1),
+                                                  KEY_TYPES.get(terminal_id, "tdes")))
     response = await atm.network("001")
     assert response.fields["39"] == "00", response.fields
     if key_exchange:

@@ -178,3 +178,19 @@ async def test_deadline_answers_91_and_leaves_no_effect(pg_dsn: str) -> None:
         assert await switch.balance("ACC1") == (1_370_000, 1_370_000, 0)
         fresh, _ = await atm.withdraw(CARD_MAIN, 100_000)
         assert fresh.fields["39"] == "00"
+
+
+async def test_aes_terminal_key_exchange_pin_and_cmac(pg_dsn: str) -> None:
+    """Optional AES terminals: TR-31 D keys under an AES TMK, AES-CMAC, format 4 PIN in 48/PB."""
+    async with running_switch(pg_dsn) as switch:
+        atm = await switch.atm("ATMAES1")
+        assert atm.keys.key_type == "aes" and atm.keys.tak is not None
+        approved, fields = await atm.withdraw(CARD_MAIN, 10_000)
+        assert "52" not in fields and "PB" in decode_tags(fields["48"])
+        assert approved.fields["39"] == "00"
+        wrong, _ = await atm.withdraw(CARD_MAIN, 10_000, pin="0000")
+        assert wrong.fields["39"] == "55"
+        change = atm.request_fields(CARD_MAIN, "900000", 0,
+                                    tags={"NP": atm.keys.pin_block("2468", CARD_MAIN.pan)})
+        assert (await atm.send("0200", change)).fields["39"] == "00"
+        assert (await atm.withdraw(CARD_MAIN, 10_000, pin="2468"))[0].fields["39"] == "00"
