@@ -1,0 +1,377 @@
+"""The ATM firmware: runs the state table of :mod:`terminals.atm.states` against real drivers.
+
+One handler per state does that state's work and returns an event; the table picks the next
+state. This module holds the session-level states (card, language, PIN, menu, receipt, card
+return) and the host conversation shared by every transaction; the transaction states live in
+:mod:`terminals.atm.flows`. Everything a customer or the host does is journaled (masked).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from switch.protocol.message import Message
+from terminals.atm import flows
+from terminals.atm.config import AtmConfig
+from terminals.atm.devices import AtmDevices
+from terminals.atm.receipts import receipt_lines
+from terminals.atm.replies import screen_text
+from terminals.atm.screens import LANGUAGES, MENU_LABELS, Screen, screen
+from terminals.atm.session import Customer, CustomerSession, TransactionRecord, parse_track2
+from terminals.atm.states import Event, State, next_state
+from terminals.drivers.errors import DeviceFault, DriverError
+from terminals.drivers.pinpad import PinEntryCancelled, PinEntryTimeout
+from terminals.hostlink.financial import (
+    CardData,
+    TerminalIdentity,
+    completion_advice,
+    financial_request,
+    reversal_advice,
+)
+from terminals.hostlink.link import HostLink, HostUnavailable, NoResponse
+from terminals.journal import CashUnit, CassetteCounters, Journal
+
+Handler = Callable[[], Awaitable[Event]]
+# Transactions with a ledger effect: a 0200 of these that got no answer is reversed (spec 5.4).
+REVERSIBLE = frozenset({"withdrawal", "deposit", "transfer"})
+RETAIN_CODES = frozenset({"41", "43"})
+CARD_READER_READ_ERROR = "20"
+_MENU_EVENTS = {
+    "withdrawal": Event.SELECTED_WITHDRAWAL,
+    "deposit": Event.SELECTED_DEPOSIT,
+    "transfer": Event.SELECTED_TRANSFER,
+    "balance": Event.SELECTED_BALANCE,
+    "mini_statement": Event.SELECTED_MINI_STATEMENT,
+    "pin_change": Event.SELECTED_PIN_CHANGE,
+}
+
+
+class AtmFirmware:
+    """One ATM: devices, host link, customer, journal, cassette counters."""
+
+    def __init__(self, config: AtmConfig, devices: AtmDevices, link: HostLink,
+                 customer: Customer, journal: Journal, data_dir: Path) -> None:
+        self.config = config
+        self.devices = devices
+        self.link = link
+        self.customer = customer
+        self.journal = journal
+        self.identity = TerminalIdentity(config.terminal_id, config.acquirer_id,
+                                         config.card_acceptor_id, config.name_location)
+        self.state = State.IDLE
+        self.session: CustomerSession | None = None
+        self.completed_sessions: list[dict[str, Any]] = []
+        self.counters = CassetteCounters()
+        self.denominations: list[int] = []
+        self.deposits_stored: dict[int, int] = {}
+        self.last_response: Message | None = None
+        self._counters_path = data_dir / "counters.json"
+        self._stop_when_idle = False
+        self._progress = trio.Event()
+        self._handlers: dict[State, Handler] = {
+            State.IDLE: self._idle,
+            State.READING_CARD: self._reading_card,
+            State.CHOOSING_LANGUAGE: self._choosing_language,
+            State.ENTERING_PIN: self._entering_pin,
+            State.MENU: self._menu,
+            State.PRINTING_RECEIPT: self._printing_receipt,
+            State.SHOWING_DECLINE: self._showing_decline,
+            State.ANOTHER_TRANSACTION: self._another_transaction,
+            State.RETURNING_CARD: self._returning_card,
+            State.RETAINING_CARD: self._retaining_card,
+            **flows.handlers(self),
+        }
+
+    # -- life cycle --------------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Start the devices, wait for the host, then serve customers until stopped."""
+        await self.start_devices()
+        if not await self.link.wait_ready(self.config.host_ready_timeout_s):
+            self.journal.record("host_not_ready_at_start")
+        task_status.started()
+        while self.state is not State.STOPPED:
+            event = await self._handlers[self.state]()
+            new_state = next_state(self.state, event)
+            self.state = new_state
+            self._progress.set()
+            self._progress = trio.Event()
+
+    async def start_devices(self) -> None:
+        devices = self.devices
+        await devices.card_reader.initialise(card_action="capture")
+        info = await devices.dispenser.cassette_info()
+        self.denominations = [cassette.denomination for cassette in info]
+        self.counters = self._load_counters(info)
+        printer = await devices.printer.status()
+        pinpad = await devices.pinpad.status()
+        self.journal.record("atm_started", cassettes=self.counters.snapshot(),
+                            printer_online=printer.online, paper_near_end=printer.paper_near_end,
+                            tmk_loaded=pinpad.tmk_loaded)
+
+    def stop_when_idle(self) -> None:
+        """Finish the current customer, then stop (the IDLE state ends the run)."""
+        self._stop_when_idle = True
+
+    async def wait_sessions(self, count: int) -> None:
+        """Sleep until ``count`` card sessions have ended."""
+        while len(self.completed_sessions) < count:
+            await self._progress.wait()
+
+    # -- helpers for handlers ----------------------------------------------------------
+    @property
+    def language(self) -> str:
+        return self.session.language if self.session else "en"
+
+    def current_session(self) -> CustomerSession:
+        if self.session is None:
+            raise RuntimeError(f"state {self.state} needs a card session")
+        return self.session
+
+    def screen(self, screen_name: str, *, options: tuple[str, ...] = (),
+               accepts_input: bool = False, **values: str) -> Screen:
+        return screen(screen_name, self.language, options=options, accepts_input=accepts_input,
+                      **values)
+
+    async def show(self, screen_name: str, **values: str) -> None:
+        await self.customer.show(self.screen(screen_name, options=(), accepts_input=False,
+                                             **values))
+
+    async def choose(self, shown: Screen) -> str | None:
+        """The customer's answer, or None when they do not answer in time."""
+        with trio.move_on_after(self.config.customer_timeout_s):
+            return await self.customer.choose(shown)
+        return None
+
+    async def enter_pin(self, purpose: str) -> str | None:
+        """A PIN block from the EPP (format 0 under the TPK), or None if cancelled/timed out."""
+        session = self.current_session()
+        await self.customer.prepare_pin(purpose)
+        try:
+            return await self.devices.pinpad.enter_pin(
+                session.pan, length_min=self.config.pin_length_min,
+                length_max=self.config.pin_length_max, timeout_seconds=self.config.pin_timeout_s)
+        except (PinEntryCancelled, PinEntryTimeout) as exc:
+            self.journal.record("pin_entry_ended", purpose=purpose, reason=type(exc).__name__)
+            return None
+
+    # -- the host conversation ---------------------------------------------------------
+    async def authorize(self, kind: str, processing_code: str, amount: int, *,
+                        with_pin: bool = True, to_account: str | None = None,
+                        tags: dict[str, str] | None = None) -> Event:
+        """Send a 0200 for the current session and turn the answer into an event."""
+        session = self.current_session()
+        now = dt.datetime.now(dt.UTC)
+        fields = financial_request(
+            self.identity, CardData(session.pan, session.expiry), stan=self.link.next_stan(),
+            processing_code=processing_code, amount_minor=amount, now=now,
+            pin_block=session.pin_block if with_pin else None, currency=self.config.currency,
+            to_account=to_account, tags={"LG": session.language, **(tags or {})})
+        fields["35"] = session.track2  # the card's own track 2, as read
+        record = TransactionRecord(kind, amount, stan=fields["11"], rrn=fields["37"],
+                                   payee_account=to_account)
+        session.current, session.request_fields = record, fields
+        session.transactions.append(record)
+        self.journal.record("transaction_request", type=kind, amount=amount, stan=record.stan,
+                            rrn=record.rrn, pan=session.pan)
+        await self.show("please_wait")
+        try:
+            response = await self.link.authorize(fields)
+        except HostUnavailable:
+            return await self._host_unavailable(record, reverse=False)
+        except NoResponse:
+            return await self._host_unavailable(record, reverse=kind in REVERSIBLE)
+        return self._classify(record, response)
+
+    async def _host_unavailable(self, record: TransactionRecord, *, reverse: bool) -> Event:
+        record.outcome = "no_response" if reverse else "host_unavailable"
+        self.journal.record("transaction_no_response", type=record.type, stan=record.stan)
+        if reverse:
+            self.reverse(record, "68")
+        await self.show("host_unavailable")
+        return Event.HOST_UNAVAILABLE
+
+    def _classify(self, record: TransactionRecord, response: Message) -> Event:
+        code = response.response_code or ""
+        record.response_code = code
+        record.auth_id = response.fields.get("38", "")
+        record.text = screen_text(response)
+        self.last_response = response
+        self.journal.record("transaction_response", type=record.type, stan=record.stan,
+                            response_code=code, auth_id=record.auth_id)
+        if code == "00":
+            record.outcome = "approved"
+            return Event.APPROVED
+        record.outcome = "declined"
+        if code == "55":
+            self.current_session().wrong_pin = True
+            return Event.WRONG_PIN
+        if code in RETAIN_CODES or (code == "75" and self.config.retain_card_on_75):
+            return Event.RETAIN_CARD
+        return Event.DECLINED
+
+    def reverse(self, record: TransactionRecord, reason: str, dispensed: int | None = None
+                ) -> None:
+        """Queue a 0420 for the current transaction (store-and-forward)."""
+        fields = reversal_advice(self.current_session().request_fields,
+                                 stan=self.link.next_stan(), now=dt.datetime.now(dt.UTC),
+                                 reason=reason, dispensed_minor=dispensed)
+        record.reversal_reason = reason
+        self.link.queue_advice("0420", fields, type=record.type, amount=record.amount,
+                               reason=reason, settled=dispensed or 0, original_stan=record.stan)
+
+    def complete(self, record: TransactionRecord, amount: int) -> None:
+        """Queue a 0220 with the final amount (store-and-forward)."""
+        fields = completion_advice(self.current_session().request_fields,
+                                   stan=self.link.next_stan(), now=dt.datetime.now(dt.UTC),
+                                   final_amount_minor=amount)
+        record.completion_amount = amount
+        self.link.queue_advice("0220", fields, type=record.type, amount=record.amount,
+                               settled=amount, original_stan=record.stan)
+
+    # -- session states ----------------------------------------------------------------
+    async def _idle(self) -> Event:
+        await self.show("welcome")
+        while not self._stop_when_idle:
+            if not self.link.ready:  # out of service while the host is unreachable
+                await self.link.wait_ready(self.config.card_wait_poll_s)
+                continue
+            if await self.devices.card_reader.wait_for_card(self.config.card_wait_poll_s):
+                return Event.CARD_INSERTED
+        return Event.SHUTDOWN
+
+    async def _reading_card(self) -> Event:
+        try:
+            track2 = await self.devices.card_reader.read_track2()
+            pan, expiry = parse_track2(track2)
+        except DeviceFault as exc:
+            self.journal.record("card_read_failed", code=exc.code)
+            if exc.code != CARD_READER_READ_ERROR:
+                return await self._capture_jammed_card()
+            await self.show("card_unreadable")
+            return Event.CARD_UNREADABLE
+        except (DriverError, ValueError) as exc:
+            self.journal.record("card_read_failed", reason=type(exc).__name__)
+            await self.show("card_unreadable")
+            return Event.CARD_UNREADABLE
+        self.session = CustomerSession(track2, pan, expiry)
+        self.journal.record("card_inserted", track2=track2)
+        return Event.CARD_READ
+
+    async def _capture_jammed_card(self) -> Event:
+        try:
+            await self.devices.card_reader.initialise(card_action="capture")
+        except DriverError:
+            self.journal.record("card_reader_out_of_order")
+        self._end_session("retained")
+        return Event.CARD_RETAINED
+
+    async def _choosing_language(self) -> Event:
+        answer = await self.choose(self.screen("language", options=LANGUAGES))
+        if answer not in LANGUAGES:
+            return Event.CANCELLED
+        self.current_session().language = answer
+        self.journal.record("language_chosen", language=answer)
+        return Event.LANGUAGE_CHOSEN
+
+    async def _entering_pin(self) -> Event:
+        session = self.current_session()
+        await self.show("reenter_pin" if session.wrong_pin else "enter_pin")
+        block = await self.enter_pin("pin")
+        if block is None:
+            return Event.CANCELLED
+        session.pin_block, session.wrong_pin = block, False
+        self.journal.record("pin_entered")
+        return Event.PIN_ENTERED
+
+    async def _menu(self) -> Event:
+        answer = await self.choose(self.screen("menu", options=tuple(MENU_LABELS)))
+        self.journal.record("menu_choice", choice=answer or "timeout")
+        return _MENU_EVENTS.get(answer or "", Event.CANCELLED)
+
+    async def _printing_receipt(self) -> Event:
+        session = self.current_session()
+        record = session.current
+        if record is not None:
+            lines = receipt_lines(self.config.receipt_header, self.config.terminal_id, session,
+                                  record, dt.datetime.now())
+            try:
+                status = await self.devices.printer.print_receipt(lines)
+                self.journal.record("receipt_printed", type=record.type, stan=record.stan,
+                                    paper_near_end=status.paper_near_end)
+                await self.show("receipt_printed")
+            except DriverError as exc:
+                self.journal.record("receipt_failed", type=record.type, reason=str(exc))
+        return Event.RECEIPT_DONE
+
+    async def _showing_decline(self) -> Event:
+        record = self.current_session().current
+        if record is not None and record.outcome == "dispense_failed":
+            shown = self.screen("host_unavailable", options=("ok",))
+        else:
+            code = record.response_code if record else None
+            shown = self.screen("declined", options=("ok",), code=code or "--",
+                                text=record.text if record else "")
+        await self.choose(shown)
+        return Event.ACKNOWLEDGED
+
+    async def _another_transaction(self) -> Event:
+        answer = await self.choose(self.screen("another", options=("yes", "no")))
+        self.current_session().current = None
+        return Event.ANOTHER if answer == "yes" else Event.FINISHED
+
+    async def _returning_card(self) -> Event:
+        await self.show("take_card")
+        try:
+            taken = await self.devices.card_reader.return_card(
+                take_timeout_seconds=self.config.card_take_timeout_s)
+        except DriverError as exc:
+            self.journal.record("card_return_failed", reason=str(exc))
+            taken = False
+        self.journal.record("card_returned" if taken else "card_not_taken_retained")
+        if not taken:
+            await self.show("card_retained")
+        self._end_session("returned" if taken else "retained_not_taken")
+        return Event.CARD_RETURNED if taken else Event.CARD_RETAINED
+
+    async def _retaining_card(self) -> Event:
+        try:
+            await self.devices.card_reader.capture()
+        except DriverError as exc:
+            self.journal.record("card_capture_failed", reason=str(exc))
+        self.journal.record("card_retained",
+                            response_code=self.last_response.response_code
+                            if self.last_response else None)
+        await self.show("card_retained")
+        self._end_session("retained")
+        return Event.CARD_RETAINED
+
+    def _end_session(self, card_outcome: str) -> None:
+        if self.session is not None:
+            self.session.card_outcome = card_outcome
+            self.completed_sessions.append(self.session.summary())
+        else:
+            self.completed_sessions.append({"card": None, "card_outcome": card_outcome,
+                                            "transactions": []})
+        self.session = None
+
+    # -- cassette counters -------------------------------------------------------------
+    def _load_counters(self, info: Any) -> CassetteCounters:
+        if self._counters_path.exists():
+            return CassetteCounters.restore(json.loads(self._counters_path.read_text()))
+        counters = CassetteCounters([
+            CashUnit(number, cassette.currency, cassette.denomination, initial=notes, count=notes)
+            for number, (cassette, notes) in enumerate(
+                zip(info, self.config.cassette_notes, strict=True), start=1)
+        ])
+        self.save_counters(counters)
+        return counters
+
+    def save_counters(self, counters: CassetteCounters | None = None) -> None:
+        counters = counters or self.counters
+        self._counters_path.write_text(json.dumps(counters.snapshot(), indent=1))
