@@ -56,14 +56,15 @@ class AdvicePipeline:
         with trio.move_on_at(deadline):
             try:
                 while True:
-                    claimed, record = await store.claim(
+                    claim = await store.claim(
                         ctx.db,
                         request.key,
                         fingerprint=content,
                         processing_code=request.processing_code,
                         amount_minor=request.amount_minor,
                     )
-                    if claimed or await self._stale(record, request.key):
+                    record = claim.record
+                    if claim.claimed or await self._stale(record, request.key):
                         break
                     if record.fingerprint != content:
                         return await self._replier.encode_unrecorded(

@@ -48,7 +48,7 @@ class FinancialHandler:
             return await self._replier.encode_unrecorded(
                 message, None, received_at, Outcome.TERMINAL_NOT_PERMITTED
             )
-        keys = await self._verified_keys(message, raw, request)
+        keys = await self._verified_keys(message, raw, request, session)
         if isinstance(keys, bytes):
             return keys
         if request.key.message_class == "0200":
@@ -56,12 +56,12 @@ class FinancialHandler:
         return await self._advices.handle(message, request, keys, received_at, deadline)
 
     async def _verified_keys(
-        self, message: Message, raw: bytes, request: FinancialRequest
+        self, message: Message, raw: bytes, request: FinancialRequest, session: Any
     ) -> TerminalKeys | bytes:
         """The terminal's keys once the MAC verifies; otherwise the (unrecorded) answer."""
         received_at = self._ctx.clock()
         try:
-            keys = await self._keys.load(request.key.terminal_id)
+            keys = await self._keys.load(request.key.terminal_id, session)
         except DatabaseUnavailable:
             return await self._replier.encode_unrecorded(
                 message, None, received_at, Outcome.UNAVAILABLE, request.language

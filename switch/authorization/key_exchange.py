@@ -33,14 +33,14 @@ class KeyExchangeHandler:
             keys = await self._keys.load(terminal_id)
             if keys is None or not keys.tmk:
                 return self._answer(message, "96")
-            tags = await self._exchange(keys)
+            tags = await self._exchange(keys, session)
         except DatabaseUnavailable:
             return self._answer(message, "91")
         except HsmError:
             return self._answer(message, "96")
         return self._answer(message, "00", {"48": encode_tags(tags)})
 
-    async def _exchange(self, keys: TerminalKeys) -> dict[str, str]:
+    async def _exchange(self, keys: TerminalKeys, session: Any) -> dict[str, str]:
         issued = await self._ctx.hsm.issue_terminal_working_keys(keys.tmk)
         await self._ctx.db.execute(
             "UPDATE terminal_keys SET tpk = $2, tak = $3, updated_at = now()"
@@ -50,7 +50,8 @@ class KeyExchangeHandler:
             issued.tak,
         )
         self._keys.remember(
-            TerminalKeys(keys.terminal_id, keys.key_type, keys.tmk, issued.tpk, issued.tak)
+            TerminalKeys(keys.terminal_id, keys.key_type, keys.tmk, issued.tpk, issued.tak),
+            session,
         )
         return {"KP": issued.tpk_block, "KM": issued.tak_block}
 

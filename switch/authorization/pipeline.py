@@ -17,7 +17,7 @@ from typing import Any
 
 import trio
 
-from ledger_adapter import AccountNotFound, LedgerUnavailable
+from ledger_adapter import LedgerUnavailable
 from ledger_adapter.model import Account
 from switch.authorization import cards, store
 from switch.authorization.context import AuthContext
@@ -69,19 +69,21 @@ class FinancialPipeline:
         decision: Decision | None = None
         with trio.move_on_at(deadline):
             try:
-                claimed, record = await store.claim(
+                claim = await store.claim(
                     ctx.db,
                     request.key,
                     fingerprint=content,
                     processing_code=request.processing_code,
                     amount_minor=request.amount_minor,
+                    pan_hash=pan_hash,
                 )
-                if not claimed:
+                record = claim.record
+                if not claim.claimed:
                     return await self._answer_repeat(
                         message, request, record, content, keys, received_at, deadline
                     )
                 owned = True
-                decision = await self._decide(request, pan_hash, keys, received_at)
+                decision = await self._decide(request, claim, keys, received_at)
                 return await self._replier.record_and_encode(
                     message,
                     request.key,
@@ -160,23 +162,23 @@ class FinancialPipeline:
     async def _decide(
         self,
         request: FinancialRequest,
-        pan_hash: str,
+        claim: store.Claim,
         keys: TerminalKeys,
         received_at: dt.datetime,
     ) -> Decision:
         ctx = self._ctx
-        if await store.has_reversal_marker(ctx.db, request.key):
+        if claim.reversal_marker:
             return Decision(Outcome.ORIGINAL_AFTER_REVERSAL)
         card_id: int | None = None
         try:
-            record = await cards.card_by_pan_hash(ctx.db, pan_hash)
+            record = cards.card_from_row(claim.card_row)
             card_id = record.card_id if record is not None else None
             card = cards.check_card(record, request.presented_expiry, received_at.date())
             code = parse_processing_code(request.processing_code)
             rule = code.rule
             if request.pin_block is not None and (rule is None or rule.needs_pin):
                 await verify_pin_with_counter(ctx, card, keys, request)
-            account = await self._account(card, request)
+            account = self._account(card, request, claim.card_row)
             kind = check_supported(code)
             if request.currency != account.currency:
                 raise Decline(Outcome.TRANSACTION_NOT_SUPPORTED, "currency")
@@ -192,14 +194,17 @@ class FinancialPipeline:
             return Decision(decline.outcome, card_id=card_id)
         return Decision(Outcome.APPROVED, approval=approval, card_id=card_id)
 
-    async def _account(self, card: cards.CardRecord, request: FinancialRequest) -> Account:
+    @staticmethod
+    def _account(
+        card: cards.CardRecord, request: FinancialRequest, row: Any
+    ) -> Account:
         """``57`` when the card's account is frozen or closed, or 102 names another account."""
         if request.from_account is not None and request.from_account.strip() != card.account_id:
             raise Decline(Outcome.FROM_ACCOUNT_NOT_CARDS)
-        try:
-            account = await self._ctx.ledger.get_account(card.account_id)
-        except AccountNotFound as exc:
-            raise Decline(Outcome.SYSTEM_ERROR, "card's account missing") from exc
+        if row is None or row["account_status"] is None:
+            raise Decline(Outcome.SYSTEM_ERROR, "card's account missing")
+        account = Account(card.account_id, row["account_name"], row["account_currency"],
+                          row["account_status"], row["account_kind"])
         if account.status != "active":
             raise Decline(Outcome.ACCOUNT_NOT_ACTIVE, account.status)
         return account

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from switch.authorization.outcomes import UNMACED_CODES, Decline, Outcome
 from switch.db.runtime import Database, DatabaseUnavailable
@@ -18,6 +19,8 @@ from switch.hsm.errors import MacVerificationFailed
 from switch.protocol.errors import MessageFormatError
 from switch.protocol.message import encode_message, encode_message_async_mac, mac_input_of, mac_of
 
+# Where a connection's session keeps its terminal's keys.
+SESSION_KEYS = "authorization.keys"
 # Bounded: one entry per terminal seen recently.
 remembered_keys_max = 50_000
 
@@ -38,8 +41,16 @@ class KeyBook:
         self._db = db
         self._last: OrderedDict[str, TerminalKeys] = OrderedDict()
 
-    async def load(self, terminal_id: str) -> TerminalKeys | None:
-        """Current keys; when PostgreSQL is down, the last known keys (or re-raise)."""
+    async def load(self, terminal_id: str, session: Any = None) -> TerminalKeys | None:
+        """Current keys; when PostgreSQL is down, the last known keys (or re-raise).
+
+        With a ``session`` the keys read for it are kept on it: keys change only through a key
+        exchange, which happens on the terminal's own connection and updates the session.
+        """
+        attributes = getattr(session, "attributes", None)
+        if attributes is not None and SESSION_KEYS in attributes:
+            cached: TerminalKeys = attributes[SESSION_KEYS]
+            return cached
         try:
             row = await self._db.fetchrow(
                 "SELECT terminal_id, key_type, tmk, tpk, tak FROM terminal_keys"
@@ -55,10 +66,13 @@ class KeyBook:
             self._last.pop(terminal_id, None)
             return None
         keys = TerminalKeys(row["terminal_id"], row["key_type"], row["tmk"], row["tpk"], row["tak"])
-        self.remember(keys)
+        self.remember(keys, session)
         return keys
 
-    def remember(self, keys: TerminalKeys) -> None:
+    def remember(self, keys: TerminalKeys, session: Any = None) -> None:
+        attributes = getattr(session, "attributes", None)
+        if attributes is not None:
+            attributes[SESSION_KEYS] = keys
         self._last[keys.terminal_id] = keys
         self._last.move_to_end(keys.terminal_id)
         while len(self._last) > remembered_keys_max:

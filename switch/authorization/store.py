@@ -88,33 +88,71 @@ async def has_reversal_marker(db: Database, key: MessageKey) -> bool:
     return found is not None
 
 
+# The card and its ledger account in one read. This reads the ledger's own table (read-only):
+# the account's status and currency decide 57/12 before any ledger call, and reading them
+# here saves a round trip per 0200. The ledger remains the only writer.
+CARD_WITH_ACCOUNT = (
+    "SELECT c.*, a.name AS account_name, a.currency AS account_currency,"
+    " a.status AS account_status, a.kind AS account_kind"
+    " FROM cards c LEFT JOIN ledger_accounts a ON a.account_id = c.account_id"
+    " WHERE c.pan_hash = $1"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The outcome of :func:`claim` plus what the 0200 pipeline reads in the same round trip."""
+
+    claimed: bool
+    record: MessageRecord
+    reversal_marker: bool = False
+    card_row: asyncpg.Record | None = None
+
+
 async def claim(
-    db: Database, key: MessageKey, *, fingerprint: str, processing_code: str, amount_minor: int
-) -> tuple[bool, MessageRecord]:
-    """Insert a pending row for the key; (True, row) if claimed now, (False, existing) if not."""
+    db: Database, key: MessageKey, *, fingerprint: str, processing_code: str, amount_minor: int,
+    pan_hash: str | None = None,
+) -> Claim:
+    """Insert a pending row for the key (claimed) or return the existing one (not claimed).
 
-    async def work(connection: asyncpg.Connection) -> tuple[bool, asyncpg.Record]:
-        row = await connection.fetchrow(
-            "INSERT INTO auth_messages (message_class, terminal_id, stan, transmission_dt,"
-            " acquirer_id, fingerprint, processing_code, amount_minor)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING *",
-            *_key_args(key), fingerprint, processing_code, amount_minor,
-        )
-        if row is not None:
-            return True, row
-        existing = await connection.fetchrow(
-            f"SELECT * FROM auth_messages WHERE {_KEY_WHERE}", *_key_args(key)
-        )
-        return False, existing
+    With ``pan_hash`` (a 0200) the reversal marker and the card row are read in the same
+    transaction, so a 0200 costs one round trip here. The claim commits with
+    ``synchronous_commit = off``: it is only worth keeping if a later, durable commit (the
+    ledger's hold, the answer) follows, and that commit flushes the WAL up to it as well.
+    """
 
-    claimed, row = await db.run(work)
-    record = _record(row)
-    if record is None:  # deleted between the two statements: retention ran; claim again
-        return await claim(
-            db, key, fingerprint=fingerprint, processing_code=processing_code,
-            amount_minor=amount_minor,
-        )
-    return claimed, record
+    async def work(connection: asyncpg.Connection) -> Claim | None:
+        async with connection.transaction():
+            await connection.execute("SET LOCAL synchronous_commit TO OFF")
+            row = await connection.fetchrow(
+                "INSERT INTO auth_messages (message_class, terminal_id, stan, transmission_dt,"
+                " acquirer_id, fingerprint, processing_code, amount_minor)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING *",
+                *_key_args(key), fingerprint, processing_code, amount_minor,
+            )
+            claimed = row is not None
+            if not claimed:
+                row = await connection.fetchrow(
+                    f"SELECT * FROM auth_messages WHERE {_KEY_WHERE}", *_key_args(key)
+                )
+            record = _record(row)
+            if record is None:
+                return None  # deleted by retention between the statements: try again
+            if not claimed or pan_hash is None:
+                return Claim(claimed, record)
+            marker = await connection.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM reversal_markers WHERE terminal_id = $1"
+                " AND stan = $2 AND transmission_dt = $3 AND acquirer_id = $4)",
+                key.terminal_id, key.stan, key.transmission_dt, key.acquirer_id,
+            )
+            card = await connection.fetchrow(CARD_WITH_ACCOUNT, pan_hash)
+            return Claim(True, record, bool(marker), card)
+
+    result = await db.run(work)
+    if result is None:
+        return await claim(db, key, fingerprint=fingerprint, processing_code=processing_code,
+                           amount_minor=amount_minor, pan_hash=pan_hash)
+    return result
 
 
 async def take_over_stale(db: Database, key: MessageKey, created_before: dt.datetime) -> bool:

@@ -17,6 +17,7 @@ from tests.authorization.harness import (
     CARD_SECOND,
     CARD_STOLEN,
     CARD_UNKNOWN,
+    connect_atm,
     running_switch,
 )
 
@@ -135,6 +136,9 @@ async def test_96_when_terminal_has_no_pin_key(pg_dsn: str) -> None:
     async with running_switch(pg_dsn) as switch:
         atm = await switch.atm("ATM001")
         await switch.db.execute("UPDATE terminal_keys SET tpk = NULL WHERE terminal_id = 'ATM001'")
+        # A new connection reads the terminal's keys afresh (a session keeps what it read).
+        atm = await connect_atm(switch.nursery, switch.address, "ATM001", key_exchange=False,
+                                keys=atm.keys, first_stan=500)
         response, _ = await atm.withdraw(CARD_MAIN, 10_000)
         assert response.fields["39"] == "96"
         assert decode_tags(response.fields["48"])["TX"] == "System error"
