@@ -29,8 +29,9 @@ async def test_inquiries_transfer_and_pin_change(pg_dsn: str) -> None:
                                                           to_account="ACC2"))
         assert payee.fields["39"] == "00" and payee.fields["103"] == "ACC2"
         assert decode_tags(payee.fields["48"])["PN"] == "S**********"  # "Smith Jones"
-        transfer = await atm.send("0200", atm.request_fields(
-            CARD_MAIN, "401020", 70_000, from_account="ACC1", to_account="ACC2"))
+        transfer_request = atm.request_fields(CARD_MAIN, "401020", 70_000, from_account="ACC1",
+                                              to_account="ACC2")
+        transfer = await atm.send("0200", transfer_request)
         assert transfer.fields["39"] == "00"
         assert transfer.fields["54"] == "1001156C000001300000" "1002156C000001300000"
         assert await switch.balance("ACC2") == (570_000, 570_000, 0)
@@ -51,6 +52,11 @@ async def test_inquiries_transfer_and_pin_change(pg_dsn: str) -> None:
         assert old.fields["39"] == "55"
         new, _ = await atm.withdraw(CARD_MAIN, 10_000, pin="8642")
         assert new.fields["39"] == "00"
+        # A transfer's reversal (0420) posts the correcting entry: both accounts as before.
+        reversal, _ = await atm.reverse(transfer_request, reason="17")
+        assert reversal.fields["39"] == "00"
+        assert await switch.balance("ACC2") == (500_000, 500_000, 0)
+        assert await switch.balance("ACC1") == (1_370_000, 1_360_000, 10_000)
 
 
 async def test_reversal_variants(pg_dsn: str) -> None:
