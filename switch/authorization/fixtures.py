@@ -27,6 +27,8 @@ from switch.hsm.software import SoftwareHsm
 
 ACCOUNT_STATUSES = ("active", "frozen", "closed")
 KEY_TYPES = {"tdes": "T", "aes": "A"}
+# Values spec 9 shows as strings that a hand-written file may give as JSON numbers.
+NUMERIC_TEXT_KEYS = frozenset({"currency", "pan", "expiry"})
 
 
 class FixtureError(ValueError):
@@ -52,6 +54,8 @@ def _entries(document: Mapping[str, Any], name: str) -> Sequence[Mapping[str, An
 
 def _text(entry: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
     value = entry.get(key, default)
+    if key in NUMERIC_TEXT_KEYS and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value).zfill(3 if key == "currency" else 0)
     if not isinstance(value, str) or not value:
         raise FixtureError(f"{where}.{key} must be a non-empty string")
     return value

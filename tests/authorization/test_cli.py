@@ -50,6 +50,12 @@ def test_fixtures_accounts_show_and_admin(env: list[str], tmp_path: Path,
     actions = [row["action"] for row in json.loads(out)]
     assert actions[:2] == ["card.status.lost", "account.status.frozen"]
     assert all(row["actor"] == "tester" for row in json.loads(out))
+    numeric = tmp_path / "numeric.json"
+    numeric.write_text(json.dumps({"accounts": [{"id": "N1", "name": "n", "currency": 156,
+                                                 "balance": 7}]}))
+    assert run(capsys, "fixtures", "load", str(numeric), *env)[0] == 0
+    code, out, _ = run(capsys, "accounts", "show", "N1", "--json", *env)
+    assert json.loads(out)["currency"] == "156"
     code, out, _ = run(capsys, "accounts", "open", "NEW1", "--name", "新账户", "--balance", "500",
                        *env)
     assert code == 0
