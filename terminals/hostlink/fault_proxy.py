@@ -92,6 +92,7 @@ class FaultProxy:
         self.upstream = upstream
         self.schedule = schedule
         self.port = 0
+        self.late_replies_in_flight = 0
 
     async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
@@ -159,11 +160,22 @@ class FaultProxy:
         nursery.cancel_scope.cancel()
 
     async def _late(self, terminal: _Sender, frame: bytes) -> None:
-        await trio.sleep(self.schedule.late_reply_delay_s)
+        self.late_replies_in_flight += 1
         try:
+            await trio.sleep(self.schedule.late_reply_delay_s)
             await terminal.send_all(encode_frame(frame))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
+        finally:
+            self.late_replies_in_flight -= 1
+
+    async def wait_late_replies_delivered(self, timeout_s: float) -> bool:
+        """True once no late reply is waiting to be delivered (a scenario's faults played out)."""
+        with trio.move_on_after(timeout_s):
+            while self.late_replies_in_flight:
+                await trio.sleep(0.02)
+            return True
+        return False
 
 
 class _Sender:

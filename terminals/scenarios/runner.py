@@ -28,6 +28,7 @@ from terminals.scenarios.loader import Scenario, TerminalSettings
 # After the last customer, advices still queued get this long to reach the host.
 advices_drain_timeout_s = 30.0
 card_insert_poll_s = 0.01
+late_reply_collect_s = 0.2
 
 
 @dataclass
@@ -107,6 +108,10 @@ async def run_scenario(scenario: Scenario, *, host: str, port: int, data_dir: Pa
             await atm.insert_card(session.card)
             await atm.firmware.wait_sessions(number)
         drained = await atm.link.wait_advices_sent(advices_drain_timeout_s)
+        if atm.proxy is not None:
+            delay = scenario.terminal.late_reply_delay_s
+            await atm.proxy.wait_late_replies_delivered(delay + 1.0)
+            await trio.sleep(late_reply_collect_s)  # the link notices it on its next look
         return results(scenario, atm, drained)
 
 

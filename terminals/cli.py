@@ -1,0 +1,164 @@
+"""``atm-sim``: the ATM simulator's command line.
+
+    atm-sim run SCENARIO [--host H --port P] [--data-dir D] [--json]   scripted sessions
+    atm-sim interactive --card TRACK2 [--host H --port P] [--tmk HEX]  screen + keypad here
+    atm-sim balance [--data-dir D] [--json]                            balancing report
+    atm-sim scenarios                                                  bundled scenario names
+
+The switch must be running (``atm-switch serve``) with the terminal and cards loaded
+(``atm-switch fixtures load``); ``atm-switch demo`` does all of it in one command.
+Errors print one line on stderr and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import trio
+
+DEFAULT_DATA_DIR = "./atm-sim-data"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="atm-sim", description="ATM firmware simulator.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    run = sub.add_parser("run", help="play a scenario file (TOML) against a switch")
+    run.add_argument("scenario", help="scenario file, or the name of a bundled scenario")
+    _host_flags(run)
+    run.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    interactive = sub.add_parser("interactive", help="the ATM screen and keypad in this terminal")
+    _host_flags(interactive)
+    interactive.add_argument("--card", required=True, help="track 2 of the card: PAN=YYMM...")
+    interactive.add_argument("--terminal-id", default="ATM00001")
+    interactive.add_argument("--tmk", default=None, help="clear TMK (test data), 32 hex digits")
+    balance = sub.add_parser("balance", help="balancing report: cassettes vs the host's view")
+    balance.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    balance.add_argument("--json", action="store_true")
+    sub.add_parser("scenarios", help="list the bundled scenarios")
+    return parser
+
+
+def _host_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=None, help="switch address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="switch port (default 8583)")
+    parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
+                        help="the terminal's storage: journal, counters, advices, STAN")
+
+
+class SimError(Exception):
+    """A failure the user can act on; printed as one line."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "interactive":
+            return _interactive(args)
+        if args.command == "balance":
+            return _balance(args)
+        from terminals.scenarios.loader import bundled_scenarios
+
+        print("\n".join(bundled_scenarios()))
+        return 0
+    except SimError as exc:
+        print(f"atm-sim: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from terminals.scenarios.loader import ScenarioError, load_scenario
+    from terminals.scenarios.runner import run_scenario
+
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        raise SimError(str(exc)) from exc
+    host = args.host or scenario.host or "127.0.0.1"
+    port = args.port or scenario.port or 8583
+    result = _trio_run(run_scenario, scenario, host, port, Path(args.data_dir))
+    if args.json:
+        json.dump(result, sys.stdout, ensure_ascii=False, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        print(describe_run(result))
+    return 0
+
+
+def _trio_run(run: Any, scenario: Any, host: str, port: int, data_dir: Path) -> Any:
+    from terminals.hostlink.store_forward import StoreError
+    from terminals.journal import JournalError
+
+    async def main() -> Any:
+        return await run(scenario, host=host, port=port, data_dir=data_dir)
+
+    try:
+        return trio.run(main)
+    except (StoreError, JournalError) as exc:
+        raise SimError(f"terminal storage in {data_dir}: {exc}") from exc
+    except OSError as exc:
+        raise SimError(f"{exc.strerror or exc}") from exc
+
+
+def describe_run(result: dict[str, Any]) -> str:
+    from terminals.atm.screens import format_amount
+
+    lines = [f"scenario {result['scenario']} at terminal {result['terminal_id']}"]
+    for number, session in enumerate(result["sessions"], start=1):
+        lines.append(f"customer {number} ({session['language']}) card {session['card']}")
+        for item in session["transactions"]:
+            lines.append(f"  {item['type']:<20} {format_amount(item.get('amount', 0)):>16}  "
+                         f"-> {item.get('response_code') or '--'} {item.get('outcome', '')}"
+                         + (f" reversal {item['reversal_reason']}"
+                            if item.get("reversal_reason") else ""))
+        lines.append(f"  card {session['card_outcome']}")
+    lines.append(f"advices pending: {result['advices_pending']}; late replies ignored: "
+                 f"{result['late_replies']}; faults fired: {', '.join(result['faults_fired'])}")
+    return "\n".join(lines)
+
+
+def _balance(args: argparse.Namespace) -> int:
+    from terminals.atm.balancing import balancing_report, describe_report
+    from terminals.journal import JournalError
+
+    data_dir = Path(args.data_dir)
+    if not (data_dir / "journal.jsonl").exists():
+        raise SimError(f"no journal in {data_dir} (run a scenario with --data-dir first)")
+    try:
+        report = balancing_report(data_dir)
+    except (JournalError, ValueError) as exc:
+        raise SimError(f"cannot read the terminal's records: {exc}") from exc
+    if args.json:
+        json.dump(report.as_dict(), sys.stdout, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        print(describe_report(report))
+    return 0 if report.balanced else 1
+
+
+def _interactive(args: argparse.Namespace) -> int:
+    from terminals.scenarios.interactive import run_interactive
+    from terminals.scenarios.loader import DEFAULT_TMK
+
+    try:
+        from terminals.atm.session import parse_track2
+
+        parse_track2(args.card)
+    except ValueError as exc:
+        raise SimError(str(exc)) from exc
+    trio.run(run_interactive, args.card, args.host or "127.0.0.1", args.port or 8583,
+             Path(args.data_dir), args.terminal_id, args.tmk or DEFAULT_TMK)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
