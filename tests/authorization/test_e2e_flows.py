@@ -10,7 +10,7 @@ from typing import Any
 import trio
 
 from switch.protocol.field48 import decode_tags
-from terminals.hostlink.financial import completion_advice
+from terminals.hostlink.financial import completion_advice, encode_request
 from tests.authorization.harness import (
     CARD_MAIN,
     CARD_SECOND,
@@ -200,3 +200,33 @@ async def test_aes_terminal_key_exchange_pin_and_cmac(pg_dsn: str) -> None:
                                     tags={"NP": atm.keys.pin_block("2468", CARD_MAIN.pan)})
         assert (await atm.send("0200", change)).fields["39"] == "00"
         assert (await atm.withdraw(CARD_MAIN, 10_000, pin="2468"))[0].fields["39"] == "00"
+
+
+async def test_duplicate_while_original_in_flight_gets_the_same_answer(pg_dsn: str) -> None:
+    """A retransmission that arrives while its original is still at the ledger waits for the
+    original's answer instead of being processed a second time."""
+    slow: list[SlowLedger] = []
+
+    def factory(db: Any) -> SlowLedger:
+        slow.append(SlowLedger(make_ledger(db), delay_s=0.5))
+        return slow[0]
+
+    async with running_switch(pg_dsn, ledger_factory=factory) as switch:
+        atm = await switch.atm("ATM001")
+        fields = atm.request_fields(CARD_MAIN, "010000", 100_000)
+        raw = encode_request("0200", fields, atm.keys)
+        first: list[Any] = []
+
+        async def original() -> None:
+            first.append(await atm.link.request_encoded(raw))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(original)
+            await trio.sleep(0.2)
+            await atm.link.send_payload(raw)  # the duplicate, not awaited by the link
+        with trio.fail_after(5):
+            while not atm.link.unmatched:
+                await trio.sleep(0.05)
+        assert first[0].fields["39"] == "00"
+        assert dict(atm.link.unmatched[0].fields) == dict(first[0].fields)
+        assert await switch.balance("ACC1") == (1_370_000, 1_270_000, 100_000)
