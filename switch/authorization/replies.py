@@ -8,6 +8,7 @@ in ``auth_messages`` (except 30/58/63, spec 5.5) strictly before the bytes are r
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from switch.authorization import formatting, store
@@ -20,6 +21,26 @@ from switch.authorization.texts import screen_text
 from switch.protocol.field48 import encode_tags
 from switch.protocol.message import Message
 from switch.protocol.responses import response_fields, response_mti
+
+# Field 2 (PAN), echoed by a 0210, is never stored in clear: the stored answer keeps only the
+# fact that it was echoed, and a repeat (same key, same content: same PAN) supplies it again.
+PAN_FIELD = "2"
+
+
+def storable(fields: Mapping[str, str]) -> dict[str, str | None]:
+    stored: dict[str, str | None] = dict(fields)
+    if PAN_FIELD in stored:
+        stored[PAN_FIELD] = None
+    return stored
+
+
+def restored(stored: Mapping[str, str | None], message: Message) -> dict[str, str]:
+    fields = {key: value for key, value in stored.items() if value is not None}
+    if PAN_FIELD in stored:
+        pan = message.pan
+        if pan is not None:
+            fields[PAN_FIELD] = pan
+    return fields
 
 
 class Replier:
@@ -75,7 +96,7 @@ class Replier:
                 self._ctx.db,
                 key,
                 response_code=code,
-                response_fields=fields,
+                response_fields=storable(fields),
                 card_id=card_id,
                 effect=effect,
             )
@@ -85,7 +106,9 @@ class Replier:
         self, message: Message, key: MessageKey, received_at: dt.datetime, language: str | None
     ) -> None:
         fields = self.fields_for(message, received_at, Outcome.UNAVAILABLE, language=language)
-        await store.finish(self._ctx.db, key, response_code=fields["39"], response_fields=fields)
+        await store.finish(
+            self._ctx.db, key, response_code=fields["39"], response_fields=storable(fields)
+        )
 
     async def encode_unrecorded(
         self,
@@ -109,5 +132,5 @@ class Replier:
         if record.response_fields is None:
             fields = self.fields_for(message, record.created_at, Outcome.UNAVAILABLE)
         else:
-            fields = dict(record.response_fields)
+            fields = restored(record.response_fields, message)
         return await encode_response(self._ctx.hsm, tak, response_mti(message.mti), fields)

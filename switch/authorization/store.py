@@ -31,7 +31,7 @@ class MessageRecord:
     fingerprint: str
     state: str
     response_code: str | None
-    response_fields: dict[str, str] | None
+    response_fields: dict[str, str | None] | None
     effect: dict[str, Any] | None
     card_id: int | None
     created_at: dt.datetime
@@ -170,7 +170,7 @@ async def finish(
     key: MessageKey,
     *,
     response_code: str,
-    response_fields: Mapping[str, str] | None,
+    response_fields: Mapping[str, str | None] | None,
     card_id: int | None = None,
     effect: Mapping[str, Any] | None = None,
 ) -> None:

@@ -32,3 +32,19 @@ async def test_decline_carries_text_in_language(pg_dsn: str) -> None:
         response = await atm.send("0200", fields)
         assert response.fields["39"] == "61"
         assert decode_tags(response.fields["48"]) == {"TX": "超出金额限制"}
+
+
+async def test_pan_echoed_but_never_stored_in_clear(pg_dsn: str) -> None:
+    """A 0210 echoes field 2; the stored answer keeps no clear PAN, the repeat echoes it again."""
+    async with running_switch(pg_dsn) as switch:
+        atm = await switch.atm("ATM001")
+        fields = atm.request_fields(CARD_MAIN, "310000", 0, send_pan=True)
+        first = await atm.send("0200", fields)
+        assert first.fields["39"] == "00" and first.fields["2"] == CARD_MAIN.pan
+        repeat = await atm.send("0200", fields)
+        assert dict(repeat.fields) == dict(first.fields)
+        for table in ("auth_messages", "cards", "audit_log", "reversal_markers"):
+            dump = await switch.db.fetchval(f"SELECT coalesce(string_agg(t::text, ''), '') "
+                                            f"FROM {table} t")
+            assert CARD_MAIN.pan not in dump, table
+            assert CARD_MAIN.pan[-10:] not in dump, table
