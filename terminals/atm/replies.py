@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from switch.protocol.errors import ProtocolError
 from switch.protocol.field48 import decode_tags
 from switch.protocol.message import Message
 
@@ -55,7 +56,7 @@ def balances(message: Message) -> Balances | None:
 def tags(message: Message) -> dict[str, str]:
     try:
         return decode_tags(message.fields.get("48", ""))
-    except ValueError as exc:
+    except (ValueError, ProtocolError) as exc:
         raise ReplyFormatError(f"field 48: {exc}") from exc
 
 
