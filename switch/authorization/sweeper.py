@@ -18,7 +18,7 @@ import logging
 
 import trio
 
-from ledger_adapter import LedgerError
+from ledger_adapter import InvariantViolation, LedgerError
 from switch.authorization import store
 from switch.authorization.context import AuthContext
 from switch.authorization.request import MessageKey
@@ -63,6 +63,10 @@ async def run_sweeper(
             counts = await sweep_once(ctx)
             if any(counts.values()):
                 log.info("authorization sweep", extra={"counts": counts})
+        except InvariantViolation:
+            raise  # a broken money invariant stops the process (the core treats it as fatal)
         except (DatabaseUnavailable, LedgerError) as exc:
             log.warning("authorization sweep skipped: %s", type(exc).__name__)
+        except Exception:  # a failing pass must not take the switch down; the next one retries
+            log.exception("authorization sweep failed")
         await trio.sleep(ctx.config.sweep_interval_s)
