@@ -25,6 +25,8 @@ Handler = Callable[[], Awaitable[Event]]
 _UNUSABLE = frozenset({CassetteState.EMPTY, CassetteState.MISSING})
 _MINOR_PER_UNIT = 100
 account_chars_max = 28  # spec 2, fields 102/103
+# New PIN and its confirmation differ this many times: the PIN change is abandoned.
+pin_change_mismatches_max = 2
 
 
 def handlers(atm: AtmFirmware) -> dict[State, Handler]:
@@ -350,9 +352,14 @@ async def pin_change_confirm(atm: AtmFirmware) -> Event:
     if block is None:
         return Event.CANCELLED
     if block != session.new_pin_block:
-        atm.journal.record("pin_change_mismatch")
+        session.pin_mismatches += 1
+        atm.journal.record("pin_change_mismatch", attempt=session.pin_mismatches)
         await atm.show("pins_differ")
+        if session.pin_mismatches >= pin_change_mismatches_max:
+            session.pin_mismatches = 0
+            return Event.CANCELLED
         return Event.PINS_DIFFER
+    session.pin_mismatches = 0
     return Event.PIN_ENTERED
 
 

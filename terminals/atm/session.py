@@ -77,6 +77,7 @@ class CustomerSession:
     payee_name: str = ""
     escrow: list[int] = field(default_factory=list)
     new_pin_block: str | None = None
+    pin_mismatches: int = 0
     receipt_kind: str = ""
 
     @property

@@ -138,6 +138,7 @@ class FaultProxy:
             doomed[stan] = HostFault.TIMEOUT
         elif self.schedule.check(HostFault.LATE_REPLY):
             doomed[stan] = HostFault.LATE_REPLY
+            self.late_replies_in_flight += 1  # from now until delivered (or the line drops)
         return False
 
     async def _downstream(self, switch: trio.SocketStream, terminal: _Sender,
@@ -160,7 +161,6 @@ class FaultProxy:
         nursery.cancel_scope.cancel()
 
     async def _late(self, terminal: _Sender, frame: bytes) -> None:
-        self.late_replies_in_flight += 1
         try:
             await trio.sleep(self.schedule.late_reply_delay_s)
             await terminal.send_all(encode_frame(frame))

@@ -28,7 +28,7 @@ from terminals.scenarios.loader import Scenario, TerminalSettings
 # After the last customer, advices still queued get this long to reach the host.
 advices_drain_timeout_s = 30.0
 card_insert_poll_s = 0.01
-late_reply_collect_s = 0.2
+late_reply_collect_s = 0.5
 
 
 @dataclass

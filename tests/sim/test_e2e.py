@@ -143,3 +143,20 @@ async def test_journal_totals_match_the_switch(switch: SimSwitch, tmp_path: Path
     events = [r["event"] for r in read_journal(tmp_path / "atm" / "journal.jsonl")]
     assert events.count("host.advice_acknowledged") == 4
     assert "cash_retracted" in events and "deposit_counted" in events
+
+
+async def test_pin_change_needs_two_equal_entries_and_replaces_the_pin(
+    switch: SimSwitch, tmp_path: Path
+) -> None:
+    """New PIN entered twice differently (twice): abandoned, no 0200. Then twice the same: 00;
+    the next session's old PIN gets 55 and the new PIN is approved."""
+    result = await play(switch, tmp_path, scenario_document(
+        session({"type": "pin_change", "new_pin": "4321", "confirm_pin": "4322"},
+                {"type": "pin_change", "new_pin": "4321"}),
+        session({"type": "balance"}, pins=["1234", "4321"])))
+    first, second = result["sessions"]
+    assert [(t["type"], t["response_code"]) for t in first["transactions"]] == [
+        ("pin_change", "00")]
+    assert [t["response_code"] for t in second["transactions"]] == ["55", "00"]
+    events = [r["event"] for r in read_journal(tmp_path / "atm" / "journal.jsonl")]
+    assert events.count("pin_change_mismatch") == 2
