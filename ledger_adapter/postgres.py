@@ -17,6 +17,7 @@ import asyncpg
 
 from ledger_adapter import postgres_batches as pb
 from ledger_adapter import requests as rq
+from ledger_adapter.deadline import call_with_deadline
 from ledger_adapter.errors import (
     AccountConflict,
     AccountNotFound,
@@ -100,6 +101,9 @@ class PostgresLedger:
         return flush
 
     async def _call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        return await call_with_deadline(self._run, fn, *args, deadline_s=self.call_timeout_s)
+
+    async def _run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         try:
             return await self._db.run(fn, *args, timeout_s=self.call_timeout_s)
         except DatabaseUnavailable as exc:

@@ -144,7 +144,7 @@ async def _fetch(connection: asyncpg.Connection, query: str, *args: Any) -> list
 
 
 async def run_batch(
-    db: Database, query: str, columns: list[list[Any]], *, timeout_s: float
+    db: Database, query: str, columns: list[list[Any]], timeout_s: float
 ) -> list[Decision | Exception]:
     """Send one batch; per request a ``Decision`` or the exception to raise to its caller."""
     size = len(columns[0])
@@ -167,7 +167,7 @@ async def _one_by_one(
     outcomes: list[Decision | Exception] = []
     for index in range(len(columns[0])):
         single = [[column[index]] for column in columns]
-        outcomes.extend(await run_batch(db, query, single, timeout_s=timeout_s))
+        outcomes.extend(await run_batch(db, query, single, timeout_s))
     return outcomes
 
 
