@@ -30,6 +30,7 @@ import trio
 
 from ops.metrics import SwitchMetrics
 from switch.config import ServerConfig
+from switch.outbox import Outbox, WriteFailed
 from switch.protocol.codes import NetworkCode, ResponseCode
 from switch.protocol.errors import FrameTooLarge, FramingError, MessageFormatError
 from switch.protocol.framing import FrameDecoder, encode_frame
@@ -42,8 +43,6 @@ log = logging.getLogger("atm.server")
 RECEIVE_CHUNK_BYTES: Final = 16384  # below FrameDecoder's buffer bound (16 max frames)
 # Requests held by the whole switch before new ones are shed with 91.
 INFLIGHT_TOTAL_MAX: Final = 8192
-# A terminal that does not read its responses for this long is disconnected.
-WRITE_TIMEOUT_S: Final = 10.0
 # After a request's deadline, how long building the 91 (an HSM MAC) may take.
 FALLBACK_ANSWER_TIMEOUT_S: Final = 1.0
 # accept() errors that mean "out of resources": wait and retry instead of crashing.
@@ -199,7 +198,7 @@ class _Connection:
             max_bytes=self.config.frame_size_bytes_max, framing=self.config.framing
         )
         self._slots = trio.Semaphore(self.config.inflight_per_connection_max)
-        self._send_lock = trio.Lock()
+        self._outbox = Outbox(stream)
         self._reader_scope = trio.CancelScope()
         self._tasks: trio.Nursery | None = None
 
@@ -286,15 +285,16 @@ class _Connection:
             (request.message_class or "other"),
             trio.current_time() - received_at,
         )
-        log.debug(
-            "answered",
-            extra=self._log_extra(
-                mti=request.mti,
-                stan=request.stan,
-                response_code=response_code,
-                fields=request.fields,
-            ),
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "answered",
+                extra=self._log_extra(
+                    mti=request.mti,
+                    stan=request.stan,
+                    response_code=response_code,
+                    fields=request.fields,
+                ),
+            )
 
     async def _answer_format_error(self, exc: MessageFormatError) -> None:
         answer = encode_format_error_response(exc)
@@ -335,18 +335,13 @@ class _Connection:
         return None
 
     async def send(self, payload: bytes) -> None:
-        """Write one framed message; a peer that does not read in time is dropped."""
-        frame = encode_frame(payload, self.config.framing)
+        """Write one framed message; a peer that is gone or does not read in time is dropped."""
         try:
-            async with self._send_lock:
-                with trio.move_on_after(WRITE_TIMEOUT_S) as write:
-                    await self.stream.send_all(frame)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self.abort()
-            return
-        if write.cancelled_caught:
-            self.server.metrics.protocol_error("write_timeout")
-            log.warning("write timeout; closing", extra=self._log_extra())
+            await self._outbox.send(encode_frame(payload, self.config.framing))
+        except WriteFailed as exc:
+            if exc.reason == "write timeout":
+                self.server.metrics.protocol_error("write_timeout")
+                log.warning("write timeout; closing", extra=self._log_extra())
             self.abort()
 
     def _log_extra(self, **extra: object) -> dict[str, object]:
