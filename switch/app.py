@@ -137,7 +137,7 @@ def server_tls_context(config: ServerConfig) -> ssl.SSLContext | None:
     return context
 
 
-def fatal_errors() -> tuple[type[BaseException], ...]:
+def fatal_errors() -> tuple[type[Exception], ...]:
     """Exceptions that must stop the process (a broken ledger invariant), when installed."""
     try:
         from ledger_adapter.errors import InvariantViolation

@@ -72,7 +72,7 @@ class SwitchServer:
         *,
         ssl_context: ssl.SSLContext | None = None,
         inflight_total_max: int = INFLIGHT_TOTAL_MAX,
-        fatal_errors: tuple[type[BaseException], ...] = (),
+        fatal_errors: tuple[type[Exception], ...] = (),
     ) -> None:
         self.config = config
         self.handler = handler
@@ -160,7 +160,7 @@ class SwitchServer:
         )
         try:
             await connection.run()
-        except BaseExceptionGroup as group:
+        except ExceptionGroup as group:  # never swallow Cancelled (a BaseException)
             fatal, _ = group.split(self.fatal_errors) if self.fatal_errors else (None, None)
             if fatal is not None:
                 raise
