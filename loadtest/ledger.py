@@ -26,7 +26,7 @@ from typing import Any
 import trio
 
 from ledger_adapter import DailyLimit
-from ledger_adapter.postgres import PostgresLedger
+from ledger_adapter.postgres import PostgresLedger, batches_in_flight_max_default
 from switch.db.migrate import migrate
 from switch.db.runtime import Database, open_database
 
@@ -57,11 +57,11 @@ async def open_accounts(db: Database, accounts: int) -> list[str]:
 
 async def run_mode(
     db: Database, *, batching: bool, concurrency: int, duration_s: float, hot_share: float,
-    accounts: list[str], seed: int,
+    accounts: list[str], seed: int, batches_in_flight: int, round_: int,
 ) -> dict[str, Any]:  # fmt: skip
     """Closed loop: ``concurrency`` callers place holds back to back for ``duration_s``."""
-    ledger = PostgresLedger(db, batching=batching)
-    mode = "batched" if batching else "unbatched"
+    ledger = PostgresLedger(db, batching=batching, batches_in_flight_max=batches_in_flight)
+    mode = f"{'batched' if batching else 'unbatched'}-{round_}"
     latencies: list[float] = []
     hot = 0
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
@@ -70,7 +70,7 @@ async def run_mode(
 
     async def caller(worker: int) -> None:
         nonlocal hot
-        rng = random.Random(seed * 100_003 + worker)
+        rng = random.Random((seed * 1_000 + round_) * 100_003 + worker)
         n = 0
         while trio.current_time() < deadline:
             account = HOT_ACCOUNT if rng.random() < hot_share else rng.choice(accounts)
@@ -90,16 +90,30 @@ async def run_mode(
     async with trio.open_nursery() as nursery:
         for worker in range(concurrency):
             nursery.start_soon(caller, worker)
-    elapsed = trio.current_time() - started
-    latencies.sort()
-    committer = ledger.holds
+    return {
+        "latencies": latencies,
+        "elapsed_s": trio.current_time() - started,
+        "hot": hot,
+        "batches": ledger.holds.batches_sent,
+        "items": ledger.holds.items_sent,
+    }
+
+
+async def run_rounds(
+    db: Database, *, batching: bool, rounds: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Sum the rounds of one mode into throughput, latency percentiles and hot share."""
+    latencies = sorted(x for r in rounds for x in r["latencies"])
+    elapsed = sum(r["elapsed_s"] for r in rounds)
     return {
         "holds": len(latencies),
         "holds_per_s": round(len(latencies) / elapsed, 1),
         "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
-        "hot_share": round(hot / max(1, len(latencies)), 3),
-        "mean_batch_size": round(committer.items_sent / max(1, committer.batches_sent), 1),
+        "hot_share": round(sum(r["hot"] for r in rounds) / max(1, len(latencies)), 3),
+        "mean_batch_size": round(
+            sum(r["items"] for r in rounds) / max(1, sum(r["batches"] for r in rounds)), 1
+        ),
     }
 
 
@@ -110,11 +124,18 @@ async def benchmark(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
         synchronous_commit = await db.fetchval("SHOW synchronous_commit")
         accounts = await open_accounts(db, args.accounts)
         common = {
-            "concurrency": args.concurrency, "duration_s": args.duration,
+            "concurrency": args.concurrency, "duration_s": args.duration / args.rounds,
             "hot_share": args.hot_share, "accounts": accounts, "seed": args.seed,
+            "batches_in_flight": args.batches_in_flight,
         }  # fmt: skip
-        unbatched = await run_mode(db, batching=False, **common)
-        batched = await run_mode(db, batching=True, **common)
+        # Alternate the modes in short rounds so that load from other processes on the
+        # machine falls on both alike.
+        raw: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+        for round_ in range(args.rounds):
+            for batching in (False, True) if round_ % 2 == 0 else (True, False):
+                raw[batching].append(await run_mode(db, batching=batching, round_=round_, **common))
+        unbatched = await run_rounds(db, batching=False, rounds=raw[False])
+        batched = await run_rounds(db, batching=True, rounds=raw[True])
         await PostgresLedger(db).check_invariants()
     return {
         "batched_holds_per_s": batched["holds_per_s"],
@@ -122,6 +143,7 @@ async def benchmark(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
         "ratio": round(batched["holds_per_s"] / max(unbatched["holds_per_s"], 1e-9), 2),
         "concurrency": args.concurrency,
         "pool_size": args.pool_size,
+        "batches_in_flight_max": args.batches_in_flight,
         "fsync": fsync,
         "synchronous_commit": synchronous_commit,
         "hot_account_share": min(batched["hot_share"], unbatched["hot_share"]),
@@ -133,6 +155,7 @@ async def benchmark(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
         "batched_holds": batched["holds"],
         "unbatched_holds": unbatched["holds"],
         "duration_s_per_mode": args.duration,
+        "rounds": args.rounds,
         "accounts": args.accounts + 1,
     }
 
@@ -145,10 +168,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--dsn", help="an existing PostgreSQL (default: embedded, temporary)")
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--pool-size", type=int, default=16)
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds per mode")
+    parser.add_argument("--duration", type=float, default=12.0, help="seconds per mode")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per mode")
     parser.add_argument("--hot-share", type=float, default=0.15)
     parser.add_argument("--accounts", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--batches-in-flight", type=int, default=batches_in_flight_max_default,
+        help="group commit: batches in flight at once (ignored one by one)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if (
         args.concurrency < 1
@@ -156,7 +184,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         or args.duration <= 0
         or not 0 <= args.hot_share <= 1
     ):
-        parser.error("concurrency and pool size must be >= 1, duration > 0, hot share in [0, 1]")
+        parser.error("hot share must be in [0, 1]")
     return args
 
 

@@ -35,10 +35,11 @@ RETURNS SETOF ledger_result LANGUAGE sql STABLE AS $$
     JOIN ledger_idempotency r ON r.key = k.key
 $$;
 
--- Record the results of the new requests of a batch. A key committed meanwhile by another
--- transaction means this batch's work under it is void: abort (LD001), the caller retries.
+-- Record the results of the new requests of a batch (p_replayed marks the others). A key
+-- committed meanwhile by another transaction means this batch's work under it is void:
+-- abort (LD001), the caller retries.
 CREATE OR REPLACE FUNCTION ledger_record(
-    p_keys text[], p_fingerprints text[], p_results ledger_result[], p_new integer[]
+    p_keys text[], p_fingerprints text[], p_results ledger_result[], p_replayed boolean[]
 ) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     v_rows integer;
@@ -49,11 +50,10 @@ BEGIN
            r.status, r.hold_id, r.amount_a, r.amount_b, r.flag, r.ledger_balance, r.held,
            r.pending_credit
     FROM unnest(p_results) AS r
-    WHERE r.idx = ANY (p_new)
-    ORDER BY p_keys[r.idx]
+    WHERE NOT p_replayed[r.idx]
     ON CONFLICT (key) DO NOTHING;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
-    IF v_rows <> cardinality(p_new) THEN
+    IF v_rows <> (SELECT count(*) FROM unnest(p_replayed) AS done WHERE NOT done) THEN
         RAISE EXCEPTION 'ledger: idempotency key raced with another transaction' USING ERRCODE = 'LD001';
     END IF;
 END $$;

@@ -17,7 +17,6 @@ DECLARE
     v_ok boolean[] := array_fill(false, ARRAY[n]);
     v_hold bigint[] := array_fill(NULL::bigint, ARRAY[n]);
     v_cps text[];
-    v_new integer[] := '{}';
     a_ids text[]; a_cur text[]; a_status text[];          -- locked customer accounts
     a_bal bigint[]; a_held bigint[]; a_pend bigint[]; a_dirty boolean[];
     c_ids text[]; c_days date[];                          -- locked daily counters
@@ -33,10 +32,9 @@ BEGIN
         v_done[r.idx] := true;
     END LOOP;
 
-    SELECT coalesce(array_agg(s.account_id ORDER BY s.account_id), '{}'),
-           array_agg(s.currency ORDER BY s.account_id), array_agg(s.status ORDER BY s.account_id),
-           array_agg(s.balance ORDER BY s.account_id), array_agg(s.held ORDER BY s.account_id),
-           array_agg(s.pending_credit ORDER BY s.account_id)
+    -- Aggregates read their input in the locked, sorted order of the subquery.
+    SELECT coalesce(array_agg(s.account_id), '{}'), array_agg(s.currency), array_agg(s.status),
+           array_agg(s.balance), array_agg(s.held), array_agg(s.pending_credit)
       INTO a_ids, a_cur, a_status, a_bal, a_held, a_pend
       FROM (SELECT account_id, currency, status, balance, held, pending_credit
               FROM ledger_accounts WHERE account_id = ANY (p_accounts) AND kind = 'customer'
@@ -56,22 +54,23 @@ BEGIN
 
     -- Resolve every request's account, counterparty and counter in one join (hash lookups)
     -- rather than searching the arrays once per request.
-    SELECT array_agg(a.ord::integer ORDER BY t.idx), array_agg(c.ord::integer ORDER BY t.idx),
-           array_agg(x.account_id IS NOT NULL ORDER BY t.idx),
-           array_agg(coalesce(t.cp, 'atm-cash:' || a.cur) ORDER BY t.idx),
-           array_agg(o.currency ORDER BY t.idx), array_agg(o.status ORDER BY t.idx)
+    SELECT array_agg(j.ai), array_agg(j.ci), array_agg(j.present), array_agg(j.cp),
+           array_agg(j.ocur), array_agg(j.ostatus)
       INTO v_ai, v_ci, v_exists, v_cps, v_ocur, v_ostatus
-      FROM unnest(p_accounts, p_counterparties, p_counters, p_days) WITH ORDINALITY
-           AS t (acc, cp, cid, d, idx)
-      LEFT JOIN unnest(a_ids, a_cur) WITH ORDINALITY AS a (id, cur, ord) ON a.id = t.acc
-      LEFT JOIN unnest(c_ids, c_days) WITH ORDINALITY AS c (id, d, ord)
-             ON c.id = t.cid AND c.d = t.d
-      LEFT JOIN ledger_accounts x ON x.account_id = t.acc
-      LEFT JOIN ledger_accounts o ON o.account_id = coalesce(t.cp, 'atm-cash:' || a.cur);
+      FROM (SELECT a.ord::integer AS ai, c.ord::integer AS ci, x.account_id IS NOT NULL AS present,
+                   coalesce(t.cp, 'atm-cash:' || a.cur) AS cp, o.currency AS ocur,
+                   o.status AS ostatus
+              FROM unnest(p_accounts, p_counterparties, p_counters, p_days) WITH ORDINALITY
+                   AS t (acc, cp, cid, d, idx)
+              LEFT JOIN unnest(a_ids, a_cur) WITH ORDINALITY AS a (id, cur, ord) ON a.id = t.acc
+              LEFT JOIN unnest(c_ids, c_days) WITH ORDINALITY AS c (id, d, ord)
+                     ON c.id = t.cid AND c.d = t.d
+              LEFT JOIN ledger_accounts x ON x.account_id = t.acc
+              LEFT JOIN ledger_accounts o ON o.account_id = coalesce(t.cp, 'atm-cash:' || a.cur)
+             ORDER BY t.idx) AS j;
 
     FOR i IN 1 .. n LOOP
         CONTINUE WHEN v_done[i];
-        v_new := v_new || i;
         v_status := NULL;
         ai := v_ai[i];
         ci := v_ci[i];
@@ -136,6 +135,6 @@ BEGIN
       FROM unnest(c_ids, c_days, c_amt, c_cnt, c_dirty) AS u (cid, d, amt, cnt, dirty)
      WHERE u.dirty AND c.counter_id = u.cid AND c.day = u.d;
 
-    PERFORM ledger_record(p_keys, p_fingerprints, v_res, v_new);
+    PERFORM ledger_record(p_keys, p_fingerprints, v_res, v_done);
     RETURN QUERY SELECT * FROM unnest(v_res);
 END $$;

@@ -92,7 +92,6 @@ DECLARE
     n integer := cardinality(p_keys);
     v_res ledger_result[] := array_fill(NULL::ledger_result, ARRAY[n]);
     v_done boolean[] := array_fill(false, ARRAY[n]);
-    v_new integer[] := '{}';
     r ledger_result;
     i integer;
 BEGIN
@@ -107,7 +106,6 @@ BEGIN
     PERFORM ledger_lock_hold_counters(p_hold_ids);
     FOR i IN 1 .. n LOOP
         CONTINUE WHEN v_done[i];
-        v_new := v_new || i;
         v_res[i] := CASE p_operations[i]
             WHEN 'capture' THEN ledger_capture_one(i, p_hold_ids[i], p_amounts[i])
             WHEN 'release' THEN ledger_release_one(i, p_hold_ids[i])
@@ -117,7 +115,7 @@ BEGIN
             RAISE EXCEPTION 'ledger: unknown operation %', p_operations[i] USING ERRCODE = 'LD004';
         END IF;
     END LOOP;
-    PERFORM ledger_record(p_keys, p_fingerprints, v_res, v_new);
+    PERFORM ledger_record(p_keys, p_fingerprints, v_res, v_done);
     RETURN QUERY SELECT * FROM unnest(v_res);
 END $$;
 
@@ -176,7 +174,6 @@ DECLARE
     n integer := cardinality(p_keys);
     v_res ledger_result[] := array_fill(NULL::ledger_result, ARRAY[n]);
     v_done boolean[] := array_fill(false, ARRAY[n]);
-    v_new integer[] := '{}';
     r ledger_result;
     i integer;
 BEGIN
@@ -191,12 +188,11 @@ BEGIN
         ON CONFLICT (counter_id, day) DO UPDATE SET amount = c.amount;
     FOR i IN 1 .. n LOOP
         CONTINUE WHEN v_done[i];
-        v_new := v_new || i;
         v_res[i] := ledger_transfer_one(i, p_froms[i], p_tos[i], p_amounts[i], p_counters[i],
                                         p_days[i], p_amount_max[i], p_count_max[i],
                                         p_descriptions[i], p_references[i]);
     END LOOP;
-    PERFORM ledger_record(p_keys, p_fingerprints, v_res, v_new);
+    PERFORM ledger_record(p_keys, p_fingerprints, v_res, v_done);
     RETURN QUERY SELECT * FROM unnest(v_res);
 END $$;
 
