@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+from switch.db.runtime import DatabaseUnavailable
 from switch.netmgmt import Handler, NetworkManagement, answer
 from switch.protocol.codes import (
     RESPONSE_CODES_WITHOUT_MAC,
@@ -78,7 +79,13 @@ class Dispatcher:
             return await self._network.handle(
                 request, raw, session, self._handlers.get(KEY_EXCHANGE)
             )
-        if not await self._network.permits(request, session):
+        try:
+            permitted = await self._network.permits(request, session)
+        except DatabaseUnavailable:
+            # The registry could not be read: the switch is unavailable (91), not the terminal
+            # refused (58) nor a malfunction (96); spec 6 and 5.6.
+            return await self.fallback_response(request, session, ResponseCode.UNAVAILABLE)
+        if not permitted:
             return answer(request, ResponseCode.NOT_PERMITTED_TO_TERMINAL)
         handler = self._handlers.get(klass.value)
         if handler is None:
