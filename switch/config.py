@@ -9,6 +9,7 @@ embedded PostgreSQL in ``./atm-switch-data`` and the switch on port 8583.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 import types
@@ -90,6 +91,17 @@ class AuthorizationConfig:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class NetworksConfig:
+    """Card networks (docs/networks.md). The default routes no card range anywhere, so a card
+    not on file stays ``14`` and ``92`` is never produced (spec 6)."""
+
+    # PAN prefix (1-11 digits) -> network name; the longest matching prefix wins.
+    routes: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # Network name -> its settings: ``kind`` (the plug-in) plus the plug-in's own options.
+    instances: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Config:
     data_dir: Path = Path("./atm-switch-data")
     server: ServerConfig = dataclasses.field(default_factory=ServerConfig)
@@ -97,13 +109,14 @@ class Config:
     database: DatabaseConfig = dataclasses.field(default_factory=DatabaseConfig)
     hsm: HsmConfig = dataclasses.field(default_factory=HsmConfig)
     authorization: AuthorizationConfig = dataclasses.field(default_factory=AuthorizationConfig)
+    networks: NetworksConfig = dataclasses.field(default_factory=NetworksConfig)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Config:
         """Return a copy with dotted keys (``server.port``) replaced; None values are skipped."""
         return _apply(self, {k: v for k, v in overrides.items() if v is not None}, "flag")
 
 
-_SECTIONS = ("server", "ops", "database", "hsm", "authorization")
+_SECTIONS = ("server", "ops", "database", "hsm", "authorization", "networks")
 ENV_PREFIX = "ATM_SWITCH_"
 DEFAULT_CONFIG_NAME = "atm-switch.toml"
 
@@ -197,6 +210,8 @@ def _coerce(raw: Any, hint: Any, key: str, source: str) -> Any:
     for kind in allowed:
         if kind is type(None):
             continue
+        if typing.get_origin(kind) in (Mapping, dict):  # tables ([networks]); env: JSON
+            return _coerce_mapping(raw, key, source)
         try:
             if kind is bool:
                 if isinstance(raw, bool):
@@ -218,3 +233,15 @@ def _coerce(raw: Any, hint: Any, key: str, source: str) -> Any:
         except (TypeError, ValueError):
             continue
     raise ConfigError(f"configuration key {key!r} ({source}): {raw!r} is not a valid {hint}")
+
+
+def _coerce_mapping(raw: Any, key: str, source: str) -> Mapping[str, Any]:
+    """A TOML table as is; from the environment or a flag, a JSON object."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"configuration key {key!r} ({source}): not JSON: {exc}") from exc
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"configuration key {key!r} ({source}): {raw!r} is not a table")
+    return dict(raw)
