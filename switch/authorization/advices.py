@@ -125,6 +125,10 @@ class AdvicePipeline:
                 )
             return {"result": "original_unknown"}
         effect = original.effect
+        # -- card-network hook (switch/networks): the original went to a network; so does this.
+        if effect and effect.get("kind") == "network" and self._ctx.networks is not None:
+            return await self._ctx.networks.forward_advice(request, effect)
+        # -- end of card-network hook
         if original.response_code != "00" or not effect or "hold_id" not in effect:
             return {"result": "no_effect", "original_code": original.response_code}
         if effect.get("reversed_by"):

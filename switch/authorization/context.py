@@ -5,11 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ledger_adapter import Ledger
 from switch.config import AuthorizationConfig
 from switch.db.runtime import Database
 from switch.hsm import Hsm
+
+if TYPE_CHECKING:
+    from switch.networks.acquiring import NetworkAcquirer
 
 
 def utc_now() -> dt.datetime:
@@ -25,6 +29,8 @@ class AuthContext:
     # Spec 5.6: every 0200 is answered within this many seconds of its arrival.
     request_deadline_s: float = 5.0
     clock: Callable[[], dt.datetime] = field(default=utc_now)
+    # -- card-network hook: set by switch.networks.install when networks are configured.
+    networks: NetworkAcquirer | None = None
 
     @property
     def answer_reserve_s(self) -> float:

@@ -173,6 +173,13 @@ class FinancialPipeline:
         try:
             record = cards.card_from_row(claim.card_row)
             card_id = record.card_id if record is not None else None
+            # -- card-network hook (switch/networks, docs/networks.md): a card not on file may
+            # -- be in a network's BIN range; with no route it goes on to 14 exactly as before.
+            if record is None and ctx.networks is not None:
+                routed = await ctx.networks.authorize(request, keys, received_at)
+                if routed is not None:
+                    return Decision(routed.outcome, approval=routed.approval)
+            # -- end of card-network hook
             card = cards.check_card(record, request.presented_expiry, received_at.date())
             code = parse_processing_code(request.processing_code)
             rule = code.rule
