@@ -28,7 +28,7 @@ from switch.session import SessionRegistry
 
 log = logging.getLogger("atm.app")
 
-EXTENSIONS = ("switch.authorization",)
+EXTENSIONS = ("switch.authorization", "switch.networks")  # networks after authorization
 BackgroundTask = Callable[..., Awaitable[None]]
 
 

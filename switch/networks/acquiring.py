@@ -1,0 +1,409 @@
+"""The card-network hook of the authorization pipeline: the switch as acquirer for cards it
+does not issue.
+
+The pipeline calls :meth:`NetworkAcquirer.authorize` for a 0200 whose card is not on file
+(after the duplicate check, as spec 6 orders it) and :meth:`NetworkAcquirer.forward_advice`
+for a 0220/0420 whose original went to a network. Everything else -- idempotency, the stored
+answer, MACs, the deadline -- stays with the pipeline, so a routed transaction is answered and
+repeated exactly like an on-us one.
+
+For a routed 0200: PIN block translated by the HSM from the terminal's TPK to the network's
+ZPK; a ``pending`` row written; the network asked within the remaining deadline; its code
+mapped to the terminal's (:data:`NETWORK_OUTCOMES`). When the request may have reached the
+network but no answer came, a reversal (0420, reason 68) is queued so the network undoes
+whatever it did: a ``91`` never leaves an effect (spec 5.6). Stand-in: see :meth:`_unavailable`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final
+
+import trio
+
+from switch.authorization.context import utc_now
+from switch.authorization.effects import Approval
+from switch.authorization.outcomes import Outcome
+from switch.authorization.request import FinancialRequest
+from switch.authorization.security import TerminalKeys
+from switch.authorization.transactions import Kind, parse_processing_code
+from switch.db.runtime import Database, DatabaseUnavailable
+from switch.hsm import Hsm
+from switch.hsm.errors import HsmError, PinVerificationFailed
+from switch.networks import store_forward, transactions
+from switch.networks.base import (
+    AdviceKind,
+    NetworkAdvice,
+    NetworkAnswer,
+    NetworkAuthorization,
+    NetworkError,
+    NetworkProtocolError,
+    NetworkSignedOff,
+    NetworkStatus,
+    NetworkUnavailable,
+)
+from switch.networks.registry import NetworkRegistry, RegisteredNetwork, Routed, Unroutable
+
+log = logging.getLogger("atm.networks")
+
+# Kept back from the request deadline to record the outcome (and queue a reversal) after the
+# network failed to answer.
+cleanup_reserve_s: Final = 0.3
+# Recording a failed request is shielded from the deadline, but never for longer than this.
+cleanup_bound_s: Final = 2.0
+# A pending network transaction older than this belongs to a process that died mid-request.
+stale_pending_after_s: Final = 30.0
+stale_batch_max: Final = 100
+
+# The network's code -> the terminal's outcome. Codes about the switch-to-network link itself
+# (30 format, 58, 63 MAC, 94 duplicate) are the switch's fault, not the cardholder's: 96.
+# Any other code the terminal's spec does not know is a plain decline (05).
+NETWORK_OUTCOMES: Final[Mapping[str, Outcome]] = MappingProxyType({
+    "00": Outcome.APPROVED,
+    "05": Outcome.DO_NOT_HONOUR,
+    "12": Outcome.TRANSACTION_NOT_SUPPORTED,
+    "13": Outcome.INVALID_AMOUNT,
+    "14": Outcome.CARD_NOT_ON_FILE,
+    "30": Outcome.SYSTEM_ERROR,
+    "41": Outcome.CARD_LOST,
+    "43": Outcome.CARD_STOLEN,
+    "51": Outcome.INSUFFICIENT_FUNDS,
+    "54": Outcome.CARD_EXPIRED,
+    "55": Outcome.WRONG_PIN,
+    "57": Outcome.CARD_CLOSED,
+    "58": Outcome.SYSTEM_ERROR,
+    "61": Outcome.AMOUNT_LIMIT_EXCEEDED,
+    "63": Outcome.SYSTEM_ERROR,
+    "65": Outcome.DAILY_COUNT_EXCEEDED,
+    "75": Outcome.PIN_TRIES_EXCEEDED,
+    "76": Outcome.PAYEE_NOT_FOUND,
+    "91": Outcome.UNAVAILABLE,
+    "92": Outcome.UNABLE_TO_ROUTE,
+    "94": Outcome.SYSTEM_ERROR,
+    "96": Outcome.SYSTEM_ERROR,
+})
+
+
+def outcome_for(network_code: str) -> Outcome:
+    return NETWORK_OUTCOMES.get(network_code, Outcome.DO_NOT_HONOUR)
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkDecision:
+    """What the pipeline records and answers for a routed 0200."""
+
+    outcome: Outcome
+    approval: Approval | None = None
+
+
+def mask_pan(pan: str) -> str:
+    return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
+
+
+def network_rrn(transaction_id: int) -> str:
+    """Field 37 toward the network: the acquirer assigns it, unique per transaction."""
+    return f"{transaction_id % 10**12:012d}"
+
+
+def stand_in_authorization_id(transaction_id: int) -> str:
+    """Field 38 of a stand-in approval: ``S`` + 5 digits (never a network's own id form)."""
+    return f"S{transaction_id % 100_000:05d}"
+
+
+class NetworkAcquirer:
+    """Routes, forwards and records; owns one store-and-forward sender per network."""
+
+    def __init__(
+        self,
+        registry: NetworkRegistry,
+        *,
+        db: Database,
+        hsm: Hsm,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
+        self.registry = registry
+        self._db = db
+        self._hsm = hsm
+        self._clock = clock
+        self.senders = {
+            name: store_forward.StoreForward(
+                db,
+                name,
+                send=registered.network.advise,
+                build=self._advice_for,
+                status=_status_of(registered),
+                retry=registered.settings.advice_retry,
+            )
+            for name, registered in registry.networks.items()
+        }
+
+    # -- 0200 ------------------------------------------------------------------------------
+
+    async def authorize(
+        self, request: FinancialRequest, keys: TerminalKeys, received_at: dt.datetime
+    ) -> NetworkDecision | None:
+        """None when no route matches the PAN (the pipeline goes on to ``14``)."""
+        decision = self.registry.route(request.pan)
+        if isinstance(decision, Unroutable):
+            log.info("unable to route", extra={"network": decision.network,
+                                               "reason": decision.reason})
+            return NetworkDecision(Outcome.UNABLE_TO_ROUTE)
+        if not isinstance(decision, Routed):
+            return None
+        registered = decision.network
+        pin_block = await self._translate_pin(registered, request, keys)
+        if isinstance(pin_block, Outcome):
+            return NetworkDecision(pin_block)
+        auth = await self._open(registered, request, pin_block)
+        try:
+            answer = await self._ask(registered, auth)
+        except NetworkSignedOff:
+            await transactions.record_answer(self._db, auth.transaction_id, state="declined",
+                                              response_code="92")
+            return NetworkDecision(Outcome.UNABLE_TO_ROUTE)
+        except NetworkUnavailable as exc:
+            return await self._unavailable(registered, auth, sent=exc.sent)
+        except NetworkError:  # a malformed or unauthenticated answer: it may have approved
+            return await self._unavailable(registered, auth, sent=True)
+        return await self._answered(registered, auth, answer)
+
+    async def _translate_pin(
+        self, registered: RegisteredNetwork, request: FinancialRequest, keys: TerminalKeys
+    ) -> str | Outcome | None:
+        """The PIN block under the network's ZPK (never clear), or the outcome that ends it."""
+        if request.pin_block is None:
+            return None
+        zpk = registered.settings.zpk
+        if keys.tpk is None or zpk is None:
+            log.error("no PIN key to translate to", extra={"network": registered.name})
+            return Outcome.SYSTEM_ERROR
+        try:
+            translated: str = await self._hsm.translate_pin(
+                source_key=keys.tpk,
+                target_key=zpk,
+                pin_block=request.pin_block,
+                pan=request.pan,
+                source_format=request.pin_block_format,
+                target_format=registered.settings.pin_block_format,
+            )
+        except PinVerificationFailed:
+            return Outcome.WRONG_PIN  # the block does not decrypt to a PIN block
+        except HsmError as exc:  # key usage / format policy: a configuration problem
+            log.error("PIN translation refused", extra={"network": registered.name,
+                                                        "reason": type(exc).__name__})
+            return Outcome.SYSTEM_ERROR
+        return translated
+
+    async def _open(
+        self, registered: RegisteredNetwork, request: FinancialRequest, pin_block: str | None
+    ) -> NetworkAuthorization:
+        key = request.key
+        transmitted_at = self._clock()
+        transaction_id = await transactions.open_transaction(self._db, transactions.NewTransaction(
+            network=registered.name, terminal_id=key.terminal_id, stan=key.stan,
+            transmission_dt=key.transmission_dt, acquirer_id=key.acquirer_id,
+            transmitted_at=transmitted_at, pan_encrypted=await self._hsm.encrypt_pan(request.pan),
+            pan_masked=mask_pan(request.pan), expiry=request.presented_expiry,
+            processing_code=request.processing_code, amount_minor=request.amount_minor,
+            currency=request.currency, from_account=request.from_account,
+            to_account=request.to_account, acceptor={},
+        ))
+        return NetworkAuthorization(
+            transaction_id=transaction_id, transmitted_at=transmitted_at, pan=request.pan,
+            expiry=request.presented_expiry, processing_code=request.processing_code,
+            amount_minor=request.amount_minor, currency=request.currency,
+            terminal_id=key.terminal_id, acquirer_id=key.acquirer_id,
+            rrn=network_rrn(transaction_id), terminal_stan=key.stan, pin_block=pin_block,
+            pin_block_format=registered.settings.pin_block_format,
+            from_account=request.from_account, to_account=request.to_account,
+        )
+
+    async def _ask(
+        self, registered: RegisteredNetwork, auth: NetworkAuthorization
+    ) -> NetworkAnswer:
+        if registered.status is NetworkStatus.SIGNED_OFF:
+            raise NetworkSignedOff("signed off")
+        if registered.status is not NetworkStatus.SIGNED_ON:
+            raise NetworkUnavailable("link down")
+        # The plug-in gets the rest of the terminal's deadline minus what recording needs;
+        # a plug-in that overruns is cut off here all the same.
+        with trio.move_on_at(trio.current_effective_deadline() - cleanup_reserve_s):
+            return await registered.network.authorize(auth)
+        raise NetworkUnavailable("no answer within the deadline", sent=True)
+
+    async def _answered(
+        self, registered: RegisteredNetwork, auth: NetworkAuthorization, answer: NetworkAnswer
+    ) -> NetworkDecision:
+        outcome = outcome_for(answer.response_code)
+        approved = outcome is Outcome.APPROVED
+        await transactions.record_answer(
+            self._db, auth.transaction_id, state="approved" if approved else "declined",
+            response_code=answer.response_code, authorization_id=answer.authorization_id,
+            network_reference=answer.network_reference,
+        )
+        if outcome is Outcome.UNAVAILABLE:  # the issuer itself is down: nothing to undo
+            return NetworkDecision(outcome)
+        if not approved:
+            return NetworkDecision(outcome)
+        extra = dict(answer.extra)
+        if answer.authorization_id:
+            extra["38"] = answer.authorization_id
+        return NetworkDecision(outcome, Approval(extra=extra, effect=_effect(registered, auth)))
+
+    async def _unavailable(
+        self, registered: RegisteredNetwork, auth: NetworkAuthorization, *, sent: bool
+    ) -> NetworkDecision:
+        """``91``, with a reversal queued when the request may have arrived; or stand-in.
+
+        Stand-in only when the request never left (link down, overloaded): after a timeout
+        the network may have approved, and the reversal already queued must stay the last
+        word on that request. Stand-in approves withdrawals at or below the floor limit.
+        """
+        # Shielded (the terminal's deadline is close) but bounded: past the bound the
+        # database is not answering, the pipeline answers 91 and the stale sweep reverses.
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + cleanup_bound_s
+            decision = await self._record_unavailable(registered, auth, sent=sent)
+        if scope.cancelled_caught:
+            raise DatabaseUnavailable("recording the network outcome timed out")
+        return decision
+
+    async def _record_unavailable(
+        self, registered: RegisteredNetwork, auth: NetworkAuthorization, *, sent: bool
+    ) -> NetworkDecision:
+        if sent:
+            await transactions.record_answer(self._db, auth.transaction_id,
+                                              state="unanswered", response_code=None)
+            await self._enqueue(registered.name, auth.transaction_id, AdviceKind.REVERSAL,
+                                auth.amount_minor, reason_code="68")
+            return NetworkDecision(Outcome.UNAVAILABLE)
+        if not self._stand_in_allowed(registered, auth):
+            await transactions.record_answer(self._db, auth.transaction_id,
+                                              state="unanswered", response_code=None)
+            return NetworkDecision(Outcome.UNAVAILABLE)
+        auth_id = stand_in_authorization_id(auth.transaction_id)
+        await transactions.record_answer(self._db, auth.transaction_id, state="stand_in",
+                                          response_code="00", authorization_id=auth_id)
+        await self._enqueue(registered.name, auth.transaction_id, AdviceKind.STAND_IN,
+                            auth.amount_minor)
+        effect = _effect(registered, auth) | {"stand_in": True}
+        return NetworkDecision(Outcome.APPROVED, Approval(extra={"38": auth_id}, effect=effect))
+
+    @staticmethod
+    def _stand_in_allowed(registered: RegisteredNetwork, auth: NetworkAuthorization) -> bool:
+        floor = registered.settings.stand_in_floor_minor
+        code = parse_processing_code(auth.processing_code)
+        return floor is not None and code.kind is Kind.WITHDRAWAL and auth.amount_minor <= floor
+
+    # -- advices ---------------------------------------------------------------------------
+
+    async def forward_advice(
+        self, request: FinancialRequest, effect: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A terminal's 0220/0420 for a routed original: queue it for the network, once."""
+        transaction = await transactions.load_transaction(self._db, int(effect["transaction_id"]))
+        if transaction is None or transaction.state not in ("approved", "stand_in"):
+            return {"result": "no_effect", "network": effect.get("network")}
+        if request.key.message_class == "0420":
+            kind, amount = AdviceKind.REVERSAL, transaction.amount_minor
+            actual, reason = request.actual_amount_minor, request.reversal_reason
+        elif transaction.state == "stand_in" and request.amount_minor >= transaction.amount_minor:
+            return {"result": "stand_in_advice_covers_it", "network": transaction.network}
+        elif transaction.state == "stand_in":  # dispensed less than the stand-in approval
+            kind, amount = AdviceKind.REVERSAL, transaction.amount_minor
+            actual, reason = request.amount_minor, "32"
+        else:
+            kind, amount = AdviceKind.COMPLETION, min(request.amount_minor,
+                                                       transaction.amount_minor)
+            actual, reason = None, None
+        queued = await self._enqueue(transaction.network, transaction.transaction_id, kind,
+                                     amount, actual_amount_minor=actual, reason_code=reason)
+        return {"result": "forwarded" if queued else "already_forwarded",
+                "network": transaction.network, "advice": kind.value}
+
+    async def _enqueue(
+        self, network: str, transaction_id: int, kind: AdviceKind, amount_minor: int, *,
+        actual_amount_minor: int | None = None, reason_code: str | None = None,
+    ) -> bool:
+        queued = await store_forward.enqueue(
+            self._db, transaction_id=transaction_id, network=network, kind=kind,
+            amount_minor=amount_minor, actual_amount_minor=actual_amount_minor,
+            reason_code=reason_code,
+        )
+        sender = self.senders.get(network)
+        if queued and sender is not None:
+            sender.wake()
+        return queued
+
+    async def _advice_for(self, queued: store_forward.QueuedAdvice) -> NetworkAdvice:
+        """Rebuild the advice from its durable row (same fields on every repeat)."""
+        row = queued.transaction
+        original = NetworkAuthorization(
+            transaction_id=row.transaction_id, transmitted_at=row.transmitted_at,
+            pan=await self._hsm.decrypt_pan(row.pan_encrypted), expiry=row.expiry,
+            processing_code=row.processing_code, amount_minor=row.amount_minor,
+            currency=row.currency, terminal_id=row.terminal_id, acquirer_id=row.acquirer_id,
+            rrn=network_rrn(row.transaction_id), terminal_stan=row.stan, pin_block=None,
+            from_account=row.from_account, to_account=row.to_account,
+        )
+        return NetworkAdvice(
+            advice_id=queued.advice_id, kind=queued.kind, attempt=queued.attempt,
+            created_at=queued.created_at, original=original, amount_minor=queued.amount_minor,
+            actual_amount_minor=queued.actual_amount_minor, reason_code=queued.reason_code,
+            authorization_id=row.authorization_id, network_reference=row.network_reference,
+        )
+
+    # -- background ------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Network links, store-and-forward senders and the stale-request sweep."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.registry.run)
+            for sender in self.senders.values():
+                await nursery.start(sender.run)
+            nursery.start_soon(self._sweep_stale)
+            task_status.started()
+
+    async def reverse_stale(self, now: dt.datetime | None = None) -> int:
+        """Requests left ``pending`` by a dead process: reverse them at the network."""
+        before = (now or self._clock()) - dt.timedelta(seconds=stale_pending_after_s)
+        stale = await transactions.stale_pending(self._db, before, stale_batch_max)
+        for transaction_id in stale:
+            row = await transactions.load_transaction(self._db, transaction_id)
+            if row is None or row.state != "pending":
+                continue
+            await transactions.record_answer(self._db, transaction_id, state="unanswered",
+                                              response_code=None)
+            await self._enqueue(row.network, transaction_id, AdviceKind.REVERSAL,
+                                row.amount_minor, reason_code="68")
+        return len(stale)
+
+    async def _sweep_stale(self) -> None:
+        while True:
+            await trio.sleep(stale_pending_after_s / 3)
+            try:
+                await self.reverse_stale()
+            except Exception as exc:  # one failed pass must not stop the switch
+                log.warning("stale network transaction sweep failed",
+                            extra={"reason": repr(exc)})
+
+
+def _status_of(registered: RegisteredNetwork) -> Callable[[], NetworkStatus]:
+    def status() -> NetworkStatus:
+        return registered.status
+
+    return status
+
+
+def _effect(registered: RegisteredNetwork, auth: NetworkAuthorization) -> dict[str, Any]:
+    """What the stored answer remembers: where the transaction went (no local ledger effect)."""
+    return {"kind": "network", "network": registered.name,
+            "transaction_id": auth.transaction_id}
+
+
+__all__ = ["NETWORK_OUTCOMES", "NetworkAcquirer", "NetworkDecision", "NetworkProtocolError",
+           "outcome_for"]

@@ -1,0 +1,329 @@
+"""A reusable outbound ISO 8583 link to a card network (Trio), built on ``switch/protocol``.
+
+The switch is the client here: it connects, signs on (0800/001), sends an echo (0800/301)
+when the link has been idle, matches each response to its request by the response MTI and
+fields 41 + 11, gives every request a deadline, bounds the requests in flight, and
+reconnects with bounded exponential backoff when the connection breaks. The network may
+send 0800s of its own: echo and sign-on/sign-off are answered (a sign-off stops traffic,
+``92``, until the network signs on again).
+
+    link = OutboundLink(LinkSettings(host, port))
+    await nursery.start(link.run)
+    response = await link.request("0200", fields, deadline=trio.current_time() + 3)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+import trio
+
+from switch.networks.base import (
+    NetworkProtocolError,
+    NetworkSignedOff,
+    NetworkStatus,
+    NetworkUnavailable,
+)
+from switch.protocol.codes import NetworkCode
+from switch.protocol.errors import MessageBuildError, ProtocolError
+from switch.protocol.framing import FrameDecoder, encode_frame
+from switch.protocol.message import (
+    Message,
+    decode_message,
+    encode_message,
+    encode_message_async_mac,
+)
+from switch.protocol.responses import response_mti
+
+log = logging.getLogger("atm.networks.link")
+
+STAN_MAX: Final = 999_999  # field 11 wraps 999999 -> 000001
+receive_bytes_max: Final = 65_536  # one receive_some call
+
+AsyncMac = Callable[[bytes], Awaitable[str]]
+ResponseCheck = Callable[[Message, bytes], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSettings:
+    host: str
+    port: int
+    # Field 41 of the switch's own 0800s (the network knows the switch by it).
+    node_id: str = "ATMSWTCH"
+    framing: str = "binary2"
+    frame_size_bytes_max: int = 4096
+    connect_timeout_s: float = 5.0
+    # Sign-on and echo answers must come back within this long, or the link is reset.
+    network_management_timeout_s: float = 5.0
+    # Send an echo after this long without receiving anything.
+    echo_idle_s: float = 30.0
+    # Reconnect backoff doubles from the minimum up to the maximum (bounded).
+    reconnect_backoff_min_s: float = 0.1
+    reconnect_backoff_max_s: float = 30.0
+    # Requests outstanding at once; one more is refused at once (91) instead of queueing.
+    inflight_max: int = 64
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError("port must be 1-65535")
+        if self.inflight_max < 1 or self.echo_idle_s <= 0 or self.reconnect_backoff_min_s <= 0:
+            raise ValueError("inflight_max, echo_idle_s and backoff must be positive")
+        if self.reconnect_backoff_max_s < self.reconnect_backoff_min_s:
+            raise ValueError("reconnect_backoff_max_s is below the minimum")
+
+
+class _LinkBroken(Exception):
+    """The current connection is unusable (no sign-on / echo answer, peer closed)."""
+
+
+class _Pending:
+    __slots__ = ("done", "raw", "response")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.response: Message | None = None
+        self.raw = b""
+
+
+def next_backoff(current_s: float, settings: LinkSettings) -> float:
+    """Exponential backoff, bounded by the settings."""
+    doubled = max(current_s * 2, settings.reconnect_backoff_min_s)
+    return min(settings.reconnect_backoff_max_s, doubled)
+
+
+class OutboundLink:
+    """One long-lived connection to a network; :meth:`run` keeps it up."""
+
+    def __init__(
+        self,
+        settings: LinkSettings,
+        *,
+        mac: AsyncMac | None = None,
+        check_response: ResponseCheck | None = None,
+        clock: Callable[[], float] = trio.current_time,
+    ) -> None:
+        self.settings = settings
+        self.mac = mac  # MACs requests of the 02xx/04xx classes when set
+        self.check_response = check_response  # verifies MAC'd responses (raises)
+        self._clock = clock
+        self._stream: trio.abc.Stream | None = None
+        self._signed_on = False
+        self._signed_off_by_peer = False
+        self._pending: dict[tuple[str, str, str], _Pending] = {}
+        self._send_lock = trio.Lock()
+        self._stan = 0
+        self._last_received = 0.0
+        self.connections = 0  # how many times a connection was signed on (for tests / metrics)
+        self.changed = trio.Event()  # set (and replaced) on every status change
+
+    @property
+    def status(self) -> NetworkStatus:
+        if self._signed_off_by_peer:
+            return NetworkStatus.SIGNED_OFF
+        return NetworkStatus.SIGNED_ON if self._signed_on else NetworkStatus.LINK_DOWN
+
+    @property
+    def inflight(self) -> int:
+        return len(self._pending)
+
+    def next_stan(self) -> str:
+        self._stan = self._stan % STAN_MAX + 1
+        return f"{self._stan:06d}"
+
+    def _set_status(self, *, signed_on: bool | None = None, peer_off: bool | None = None) -> None:
+        if signed_on is not None:
+            self._signed_on = signed_on
+        if peer_off is not None:
+            self._signed_off_by_peer = peer_off
+        self.changed.set()
+        self.changed = trio.Event()
+
+    # -- the connection loop --------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Connect, sign on, serve; reconnect with backoff. ``started()`` after the first try."""
+        backoff = self.settings.reconnect_backoff_min_s
+        started = False
+
+        def report_started() -> None:
+            nonlocal started
+            if not started:
+                started = True
+                task_status.started()
+
+        while True:
+            try:
+                stream = await self._connect()
+            except (OSError, trio.TooSlowError) as exc:
+                log.info("network link connect failed", extra={"reason": repr(exc)})
+            else:
+                signed_on = await self._serve(stream, report_started)
+                if signed_on:
+                    backoff = self.settings.reconnect_backoff_min_s
+            report_started()
+            await trio.sleep(backoff)
+            backoff = next_backoff(backoff, self.settings)
+
+    async def _connect(self) -> trio.abc.Stream:
+        with trio.fail_after(self.settings.connect_timeout_s):
+            return await trio.open_tcp_stream(self.settings.host, self.settings.port)
+
+    async def _serve(self, stream: trio.abc.Stream, report_started: Callable[[], None]) -> bool:
+        """Run one connection until it breaks; True if it got signed on."""
+        self._stream = stream
+        self._last_received = self._clock()
+        signed_on = False
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._read_loop, stream, nursery.cancel_scope)
+                await self._sign_on()
+                signed_on = True
+                self.connections += 1
+                report_started()
+                await self._echo_loop()
+        except (_LinkBroken, NetworkUnavailable, trio.BrokenResourceError,
+                trio.ClosedResourceError) as exc:
+            log.info("network link reset", extra={"reason": repr(exc)})
+        finally:
+            self._stream = None
+            self._set_status(signed_on=False)
+            for pending in self._pending.values():
+                pending.done.set()
+            await trio.aclose_forcefully(stream)
+        return signed_on
+
+    async def _sign_on(self) -> None:
+        answer = await self._network_request(NetworkCode.SIGN_ON)
+        if answer.response_code != "00":
+            self._set_status(peer_off=True)
+            raise _LinkBroken(f"sign-on refused with {answer.response_code}")
+        self._set_status(signed_on=True, peer_off=False)
+
+    async def _echo_loop(self) -> None:
+        idle_s = self.settings.echo_idle_s
+        while True:
+            await trio.sleep_until(self._last_received + idle_s)
+            if self._clock() - self._last_received >= idle_s:
+                await self._network_request(NetworkCode.ECHO)
+
+    async def _network_request(self, code: str) -> Message:
+        deadline = self._clock() + self.settings.network_management_timeout_s
+        fields = {"70": str(code), "41": self.settings.node_id.ljust(8)[:8]}
+        message, _ = await self._exchange("0800", fields, deadline, mac=False)
+        return message
+
+    # -- reading --------------------------------------------------------------------------
+
+    async def _read_loop(self, stream: trio.abc.Stream, scope: trio.CancelScope) -> None:
+        decoder = FrameDecoder(self.settings.frame_size_bytes_max, self.settings.framing)
+        try:
+            while True:
+                data = await stream.receive_some(receive_bytes_max)
+                if not data:
+                    break
+                self._last_received = self._clock()
+                decoder.receive_data(data)
+                while (frame := decoder.next_frame()) is not None:
+                    await self._on_frame(frame)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, ProtocolError) as exc:
+            log.info("network link read ended", extra={"reason": repr(exc)})
+        scope.cancel()  # the connection is over: stop the echo loop too
+
+    async def _on_frame(self, frame: bytes) -> None:
+        if not frame:
+            return  # keep-alive
+        try:
+            message = decode_message(frame)
+        except ProtocolError:
+            return  # an unreadable answer: its request times out (and is reversed)
+        if int(message.mti[2]) % 2 == 1:
+            key = (message.mti, message.fields.get("41", ""), message.stan or "")
+            pending = self._pending.get(key)
+            if pending is not None and not pending.done.is_set():
+                pending.response, pending.raw = message, frame
+                pending.done.set()
+            return
+        if message.mti == "0800":
+            await self._answer_network_request(message)
+
+    async def _answer_network_request(self, message: Message) -> None:
+        """The network's own 0800: echo answered, sign-off/on change what we may send."""
+        code = message.fields.get("70")
+        if code == NetworkCode.SIGN_OFF:
+            self._set_status(peer_off=True)
+        elif code == NetworkCode.SIGN_ON:
+            self._set_status(peer_off=False)
+        fields = {k: v for k, v in message.fields.items() if k in ("7", "11", "41", "70")}
+        fields["39"] = "00" if code in (NetworkCode.SIGN_ON, NetworkCode.SIGN_OFF,
+                                        NetworkCode.ECHO) else "12"
+        await self._send(encode_message("0810", fields))
+
+    # -- sending --------------------------------------------------------------------------
+
+    async def _send(self, payload: bytes) -> None:
+        stream = self._stream
+        if stream is None:
+            raise NetworkUnavailable("link down")
+        async with self._send_lock:
+            await stream.send_all(encode_frame(payload, self.settings.framing))
+
+    async def request(
+        self, mti: str, fields: Mapping[str, str], *, deadline: float
+    ) -> tuple[Message, bytes]:
+        """Send a financial request or advice and wait for its answer until ``deadline``.
+
+        Raises :class:`NetworkSignedOff` (``92``), or :class:`NetworkUnavailable` (``91``):
+        link down, too many in flight, or no answer in time (``sent=True``).
+        """
+        if self.status is NetworkStatus.SIGNED_OFF:
+            raise NetworkSignedOff("the network is signed off")
+        if self.status is not NetworkStatus.SIGNED_ON:
+            raise NetworkUnavailable("link down")
+        if len(self._pending) >= self.settings.inflight_max:
+            raise NetworkUnavailable("too many requests in flight")
+        return await self._exchange(mti, fields, deadline, mac=self.mac is not None)
+
+    async def _exchange(
+        self, mti: str, fields: Mapping[str, str], deadline: float, *, mac: bool
+    ) -> tuple[Message, bytes]:
+        complete = dict(fields)
+        complete.setdefault("11", self.next_stan())
+        complete.setdefault("7", _transmission_now())
+        key = (response_mti(mti), complete.get("41", ""), complete["11"])
+        if key in self._pending:
+            raise NetworkUnavailable(f"a request {key} is already outstanding")
+        payload = await self._encode(mti, complete, mac=mac)
+        pending = _Pending()
+        self._pending[key] = pending
+        sent = False
+        try:
+            await self._send(payload)
+            sent = True
+            with trio.move_on_at(deadline):
+                await pending.done.wait()
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise NetworkUnavailable("link broke while sending", sent=sent) from exc
+        finally:
+            del self._pending[key]
+        if pending.response is None:
+            raise NetworkUnavailable("no answer in time" if sent else "link down", sent=sent)
+        if self.check_response is not None and pending.response.mac is not None:
+            await self.check_response(pending.response, pending.raw)
+        return pending.response, pending.raw
+
+    async def _encode(self, mti: str, fields: Mapping[str, str], *, mac: bool) -> bytes:
+        try:
+            if mac and self.mac is not None:
+                return await encode_message_async_mac(mti, fields, mac=self.mac)
+            return encode_message(mti, fields)
+        except MessageBuildError as exc:
+            raise NetworkProtocolError(f"cannot encode {mti}: {exc}") from exc
+
+
+def _transmission_now() -> str:
+    """Field 7 of the link's own messages, MMDDhhmmss in UTC."""
+    return dt.datetime.now(dt.UTC).strftime("%m%d%H%M%S")

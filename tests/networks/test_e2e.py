@@ -1,0 +1,239 @@
+"""End to end over real TCP with real PostgreSQL: an ATM -> the switch -> a card network (the
+test issuer) and back. Each test drives the terminal side with the project's own client and
+checks both the terminal's answer and what reached the network."""
+
+from __future__ import annotations
+
+import trio
+
+from switch.networks.base import NetworkStatus
+from tests.authorization.harness import CARD_MAIN, CARD_UNKNOWN, running_switch
+from tests.networks.harness import (
+    NETWORK_CARD,
+    NETWORK_CARD_2,
+    ORPHAN_CARD,
+    networked_switch,
+    wait_until,
+)
+from tests.networks.issuer import ZPK_HEX, IssuerRules
+
+
+async def _queue(db, state: str = "queued") -> list[dict]:
+    rows = await db.fetch("SELECT * FROM network_advices WHERE state = $1 ORDER BY advice_id",
+                          state)
+    return [dict(row) for row in rows]
+
+
+async def test_routed_approval_translates_the_pin_and_is_idempotent(pg_dsn: str) -> None:
+    """Approved by the network: 00 with the network's 38; PIN re-encrypted under the ZPK;
+    a repeat of the 0200 gets the stored answer without asking the network again."""
+    async with networked_switch(pg_dsn) as net:
+        await net.wait_status(NetworkStatus.SIGNED_ON)
+        atm = await net.switch.atm()
+        response, fields = await atm.withdraw(NETWORK_CARD, 50_000)
+        assert response.fields["39"] == "00", response.fields
+        assert response.fields["38"] == "AB1234"
+        sent = net.issuer.messages("0200")
+        assert len(sent) == 1
+        outbound = sent[0].fields
+        assert outbound["2"] == NETWORK_CARD.pan and "35" not in outbound
+        assert outbound["52"] != fields["52"]  # translated, not passed through
+        assert net.issuer.pins_seen == ["1234"]
+        assert outbound["41"] == "ATM001  " and outbound["32"] == "4321"
+        assert net.issuer.mac_failures == 0 and "64" in outbound
+        again, _ = await atm.exchange(_reencode(atm, fields))
+        assert again.fields["39"] == "00" and again.fields["38"] == "AB1234"
+        assert len(net.issuer.messages("0200")) == 1
+
+
+def _reencode(atm, fields):
+    from terminals.hostlink.financial import encode_request
+
+    return encode_request("0200", fields, atm.keys)
+
+
+async def test_routed_declines_map_to_terminal_codes(pg_dsn: str) -> None:
+    """Wrong PIN -> 55, over balance -> 51, a code the terminal spec lacks (62) -> 05."""
+    rules = IssuerRules(balance_minor=100_000, decline_pans={NETWORK_CARD_2.pan: "62"})
+    async with networked_switch(pg_dsn, rules=rules) as net:
+        await net.wait_status(NetworkStatus.SIGNED_ON)
+        atm = await net.switch.atm()
+        wrong_pin, _ = await atm.withdraw(NETWORK_CARD, 10_000, pin="9999")
+        assert wrong_pin.fields["39"] == "55"
+        too_much, _ = await atm.withdraw(NETWORK_CARD, 200_000)
+        assert too_much.fields["39"] == "51"
+        unknown_code, _ = await atm.withdraw(NETWORK_CARD_2, 10_000)
+        assert unknown_code.fields["39"] == "05"
+        assert "38" not in unknown_code.fields
+
+
+async def test_network_down_answers_91(pg_dsn: str) -> None:
+    """Nothing listens where the network should be: 91, and nothing to reverse."""
+    async with networked_switch(pg_dsn, issuer_up=False) as net:
+        atm = await net.switch.atm()
+        response, _ = await atm.withdraw(NETWORK_CARD, 10_000)
+        assert response.fields["39"] == "91"
+        assert await _queue(net.switch.db) == []
+
+
+async def test_no_answer_in_time_answers_91_and_reverses_at_the_network(pg_dsn: str) -> None:
+    """The issuer answers after the network deadline: the terminal gets 91 and the switch
+    sends a 0420 (reason 68) naming the 0200 until the issuer acknowledges it."""
+    rules = IssuerRules(answer_delay_s=1.5)
+    async with networked_switch(pg_dsn, rules=rules) as net:
+        await net.wait_status(NetworkStatus.SIGNED_ON)
+        atm = await net.switch.atm()
+        response, _ = await atm.withdraw(NETWORK_CARD, 10_000)
+        assert response.fields["39"] == "91"
+        await wait_until(lambda: net.issuer.messages("042"))
+        reversal = net.issuer.messages("042")[0].fields
+        original = net.issuer.messages("0200")[0].fields
+        assert reversal["39"] == "68"
+        assert reversal["90"][:20] == "0200" + original["11"] + original["7"]
+        await wait_until(lambda: net.acquirer.senders["demo"].delivered == 1)
+
+
+async def test_route_to_unregistered_network_answers_92(pg_dsn: str) -> None:
+    async with networked_switch(pg_dsn) as net:
+        atm = await net.switch.atm()
+        response, _ = await atm.withdraw(ORPHAN_CARD, 10_000)
+        assert response.fields["39"] == "92"
+        assert net.issuer.messages("0200") == []
+
+
+async def test_network_signed_off_answers_92_until_it_signs_on(pg_dsn: str) -> None:
+    """The network's own 0800/002 stops traffic (92); its 0800/001 resumes it."""
+    async with networked_switch(pg_dsn) as net:
+        await net.wait_status(NetworkStatus.SIGNED_ON)
+        atm = await net.switch.atm()
+        await net.issuer.send_network("002")
+        await net.wait_status(NetworkStatus.SIGNED_OFF)
+        response, _ = await atm.withdraw(NETWORK_CARD, 10_000)
+        assert response.fields["39"] == "92"
+        await net.issuer.send_network("001")
+        await net.wait_status(NetworkStatus.SIGNED_ON)
+        response, _ = await atm.withdraw(NETWORK_CARD, 10_000)
+        assert response.fields["39"] == "00"
+
+
+async def test_no_route_stays_14(pg_dsn: str) -> None:
+    """A card outside every route is 14 exactly as without networks; on-us cards unaffected."""
+    async with networked_switch(pg_dsn) as net:
+        atm = await net.switch.atm()
+        response, _ = await atm.withdraw(CARD_UNKNOWN, 10_000)
+        assert response.fields["39"] == "14"
+        on_us, _ = await atm.withdraw(CARD_MAIN, 10_000)
+        assert on_us.fields["39"] == "00"
+        assert net.issuer.messages("02") == []
+
+
+async def test_without_networks_a_card_not_on_file_is_14(pg_dsn: str) -> None:
+    async with running_switch(pg_dsn) as switch:
+        assert switch.authorization.ctx.networks is None
+        atm = await switch.atm()
+        response, _ = await atm.withdraw(NETWORK_CARD, 10_000)
+        assert response.fields["39"] == "14"
+
+
+async def test_completion_is_stored_and_repeated_until_acknowledged(pg_dsn: str) -> None:
+    """The issuer ignores the first two advices: the switch sends 0220, 0221, 0221 with the
+    same fields, stops once acknowledged, and the terminal's own repeat adds nothing."""
+    rules = IssuerRules(ignore_first_advices=2)
+    async with networked_switch(pg_dsn, rules=rules,
+                                demo_options={"advice_timeout_s": 0.3}) as net:
+        await net.wait_status(NetworkStatus.SIGNED_ON)
+        atm = await net.switch.atm()
+        response, original = await atm.withdraw(NETWORK_CARD, 30_000)
+        assert response.fields["39"] == "00"
+        completion = await atm.complete(original, 20_000)
+        assert completion.fields["39"] == "00"
+        await wait_until(lambda: net.acquirer.senders["demo"].delivered == 1)
+        advices = net.issuer.messages("022")
+        assert [m.mti for m in advices] == ["0220", "0221", "0221"]
+        first = dict(advices[0].fields)
+        for repeat in advices[1:]:
+            # Same fields, STAN included; only the MTI (and so the MAC) differs.
+            assert {k: v for k, v in repeat.fields.items() if k != "128"} == {
+                k: v for k, v in first.items() if k != "128"}
+        assert first["4"] == "000000020000" and first["38"] == "AB1234"
+        assert first["90"][:10] == "0200" + net.issuer.messages("0200")[0].fields["11"]
+        assert await _queue(net.switch.db) == []
+        assert len(await _queue(net.switch.db, "acknowledged")) == 1
+        repeat = await atm.complete(original, 20_000, mti="0221",
+                                    fields=_advice_fields_of(completion, original))
+        assert repeat.fields["39"] == "00"
+        await trio.sleep(0.3)
+        assert len(net.issuer.messages("022")) == 3
+
+
+def _advice_fields_of(completion, original):
+    """The first advice's fields again (a terminal's 0221 repeats them exactly)."""
+    fields = {k: v for k, v in completion.fields.items() if k not in ("39", "15", "64", "128")}
+    fields["2"] = original.get("2") or original["35"].split("=")[0]
+    fields["14"] = original["35"].split("=")[1][:4]
+    return fields
+
+
+async def test_reversal_of_a_routed_withdrawal_is_forwarded_once(pg_dsn: str) -> None:
+    async with networked_switch(pg_dsn) as net:
+        await net.wait_status(NetworkStatus.SIGNED_ON)
+        atm = await net.switch.atm()
+        response, original = await atm.withdraw(NETWORK_CARD, 30_000)
+        assert response.fields["39"] == "00"
+        first, _ = await atm.reverse(original, reason="32", dispensed=10_000)
+        second, _ = await atm.reverse(original, reason="17")
+        assert first.fields["39"] == second.fields["39"] == "00"
+        await wait_until(lambda: net.acquirer.senders["demo"].delivered == 1)
+        await trio.sleep(0.2)
+        reversals = net.issuer.messages("042")
+        assert len(reversals) == 1
+        assert reversals[0].fields["39"] == "32"
+        assert reversals[0].fields["95"].startswith("000000010000")
+
+
+async def test_stand_in_under_the_floor_when_the_network_is_down(pg_dsn: str) -> None:
+    """Network down: 50.00 (<= floor 100.00) approved in stand-in, 200.00 answered 91; once
+    the network is reachable the stand-in advice (0220, 39 = 00, our 38) reaches it."""
+    async with networked_switch(pg_dsn, issuer_up=False,
+                                demo_options={"stand_in_floor_minor": 10_000}) as net:
+        atm = await net.switch.atm()
+        small, _ = await atm.withdraw(NETWORK_CARD, 5_000)
+        assert small.fields["39"] == "00" and small.fields["38"].startswith("S")
+        large, _ = await atm.withdraw(NETWORK_CARD, 20_000)
+        assert large.fields["39"] == "91"
+        assert len(await _queue(net.switch.db)) == 1
+        demo = net.acquirer.registry.networks["demo"].network
+        net.issuer.port = demo.settings.link.port
+        await net.switch.nursery.start(net.issuer.serve)
+        await wait_until(lambda: net.acquirer.senders["demo"].delivered == 1, timeout_s=10)
+        advice = net.issuer.messages("022")[0].fields
+        assert advice["39"] == "00" and advice["38"] == small.fields["38"]
+        assert advice["4"] == "000000005000"
+
+
+async def test_link_reconnects_after_the_network_drops_it(pg_dsn: str) -> None:
+    async with networked_switch(pg_dsn) as net:
+        await net.wait_status(NetworkStatus.SIGNED_ON)
+        await net.issuer.drop_connections()
+        await wait_until(lambda: net.issuer.connections == 2)
+        await net.wait_status(NetworkStatus.SIGNED_ON)
+        atm = await net.switch.atm()
+        response, _ = await atm.withdraw(NETWORK_CARD, 10_000)
+        assert response.fields["39"] == "00"
+
+
+async def test_no_clear_pan_or_pin_block_at_rest(pg_dsn: str) -> None:
+    """PCI: the network tables hold the PAN encrypted and masked only, never a PIN block."""
+    async with networked_switch(pg_dsn) as net:
+        await net.wait_status(NetworkStatus.SIGNED_ON)
+        atm = await net.switch.atm()
+        response, fields = await atm.withdraw(NETWORK_CARD, 10_000)
+        assert response.fields["39"] == "00"
+        await atm.complete(fields)
+        await wait_until(lambda: net.acquirer.senders["demo"].delivered == 1)
+        dump = await net.switch.db.fetchval(
+            "SELECT (SELECT json_agg(t)::text FROM network_transactions t)"
+            " || (SELECT json_agg(a)::text FROM network_advices a)"
+        )
+        assert NETWORK_CARD.pan not in dump and fields["52"] not in dump
+        assert ZPK_HEX not in dump and "499999******0017" in dump
