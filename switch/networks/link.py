@@ -180,14 +180,16 @@ class OutboundLink:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._read_loop, stream, nursery.cancel_scope)
-                await self._sign_on()
-                signed_on = True
-                self.connections += 1
-                report_started()
-                await self._echo_loop()
-        except (_LinkBroken, NetworkUnavailable, trio.BrokenResourceError,
-                trio.ClosedResourceError) as exc:
-            log.info("network link reset", extra={"reason": repr(exc)})
+                try:
+                    await self._sign_on()
+                    signed_on = True
+                    self.connections += 1
+                    report_started()
+                    await self._echo_loop()
+                except (_LinkBroken, NetworkUnavailable, trio.BrokenResourceError,
+                        trio.ClosedResourceError) as exc:
+                    log.info("network link reset", extra={"reason": repr(exc)})
+                nursery.cancel_scope.cancel()
         finally:
             self._stream = None
             self._set_status(signed_on=False)

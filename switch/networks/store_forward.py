@@ -35,6 +35,8 @@ attempt_timeout_s_default: Final = 5.0
 lease_margin_s: Final = 2.0
 # How often an idle sender looks at the queue (it is also woken on every enqueue).
 poll_interval_s_default: Final = 1.0
+# Past this many doublings every delay is the maximum anyway.
+retry_doublings_max: Final = 62
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +47,9 @@ class RetryPolicy:
     max_s: float = 60.0
 
     def delay_after(self, attempts: int) -> float:
-        return float(min(self.max_s, self.min_s * 2.0 ** max(0, attempts - 1)))
+        # The exponent is capped: a long-queued advice must not overflow a float.
+        exponent = min(max(0, attempts - 1), retry_doublings_max)
+        return float(min(self.max_s, self.min_s * 2.0**exponent))
 
 
 @dataclass(frozen=True, slots=True)

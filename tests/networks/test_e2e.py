@@ -237,3 +237,47 @@ async def test_no_clear_pan_or_pin_block_at_rest(pg_dsn: str) -> None:
         )
         assert NETWORK_CARD.pan not in dump and fields["52"] not in dump
         assert ZPK_HEX not in dump and "499999******0017" in dump
+
+
+async def test_a_request_left_pending_by_a_dead_process_is_reversed(pg_dsn: str) -> None:
+    """A network transaction still pending long after its deadline (its process died between
+    sending and recording) gets a 0420 (reason 68) at the network."""
+    async with networked_switch(pg_dsn) as net:
+        await net.wait_status(NetworkStatus.SIGNED_ON)
+        db = net.switch.db
+        token = await net.switch.hsm.encrypt_pan(NETWORK_CARD.pan)
+        await db.execute(
+            "INSERT INTO network_transactions (network, terminal_id, stan, transmission_dt,"
+            " acquirer_id, transmitted_at, pan_encrypted, pan_masked, processing_code,"
+            " amount_minor, currency, created_at) VALUES ('demo', 'ATM001', '000077',"
+            " '0314092653', '00000123456', now(), $1, '499999******0017', '010000', 7000,"
+            " '156', now() - interval '10 minutes')",
+            token,
+        )
+        assert await net.acquirer.reverse_stale() == 1
+        await wait_until(lambda: net.issuer.messages("042"))
+        reversal = net.issuer.messages("042")[0].fields
+        assert reversal["39"] == "68" and reversal["4"] == "000000007000"
+        assert reversal["2"] == NETWORK_CARD.pan
+        assert await net.acquirer.reverse_stale() == 0
+
+
+async def test_switch_app_installs_networks_from_config(pg_dsn: str) -> None:
+    """The app's extension list wires [networks] in after authorization."""
+    from switch.app import SwitchApp
+    from switch.config import Config, NetworksConfig, OpsConfig, ServerConfig
+    from switch.db.runtime import open_database
+    from switch.hsm import SoftwareHsm
+    from tests.authorization.harness import TEST_LMK
+
+    networks = NetworksConfig(routes={"499999": "demo"}, instances={
+        "demo": {"kind": "iso_host", "host": "127.0.0.1", "port": 9}})
+    config = Config(server=ServerConfig(port=0), ops=OpsConfig(metrics_port=0),
+                    networks=networks)
+    async with open_database(pg_dsn, pool_size_min=1, pool_size_max=2) as db:
+        app = SwitchApp(config, db, hsm=SoftwareHsm(TEST_LMK))
+        assert app.install_extensions() == ["switch.authorization", "switch.networks"]
+        assert app.authorization.ctx.networks is app.networks
+        plain = SwitchApp(Config(server=ServerConfig(port=0)), db, hsm=SoftwareHsm(TEST_LMK))
+        plain.install_extensions()
+        assert plain.authorization.ctx.networks is None
