@@ -7,6 +7,7 @@ from pathlib import Path
 from loadtest.report import RunResult
 
 SERIES_PERCENTILES = (50.0, 99.0, 99.9)
+LINE_STYLES = ("-", "--", ":")
 
 
 def plot_runs(runs: list[RunResult], path: Path, title: str) -> None:
@@ -17,11 +18,13 @@ def plot_runs(runs: list[RunResult], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     figure, (throughput, latency) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
-    for run in runs:
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, run in enumerate(runs):
         stats = run.stats
+        color = colors[index % len(colors)]  # one color per run, one line style per percentile
         seconds = list(range(len(stats.series_counts)))
-        throughput.plot(seconds, stats.series_counts, label=f"{run.target} 0200/s")
-        for percentile in SERIES_PERCENTILES:
+        throughput.plot(seconds, stats.series_counts, color=color, label=f"{run.target} 0200/s")
+        for percentile, style in zip(SERIES_PERCENTILES, LINE_STYLES, strict=True):
             values = [
                 h.get_value_at_percentile(percentile) / 1000.0 if h.get_total_count() else None
                 for h in stats.series_histograms
@@ -29,8 +32,11 @@ def plot_runs(runs: list[RunResult], path: Path, title: str) -> None:
             points = [(s, v) for s, v in zip(seconds, values, strict=True) if v is not None]
             if points:
                 xs, ys = zip(*points, strict=True)
-                latency.plot(xs, ys, label=f"{run.target} p{percentile:g}")
+                latency.plot(
+                    xs, ys, color=color, linestyle=style, label=f"{run.target} p{percentile:g}"
+                )
     throughput.set_ylabel("0200 answered per second")
+    throughput.set_yscale("log")  # the echo baseline runs 10-50x the switch
     throughput.legend(loc="lower right")
     throughput.grid(True, alpha=0.3)
     latency.set_ylabel("latency ms (from intended send)")
