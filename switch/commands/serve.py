@@ -19,7 +19,7 @@ import trio
 from ops.logs import configure_logging
 from switch.app import SwitchApp
 from switch.commands.common import CliError, add_dsn_flag
-from switch.config import Config
+from switch.config import Config, ConfigError
 from switch.db.embedded import EmbeddedDatabaseError, database_dsn
 from switch.db.migrate import migrate
 from switch.db.runtime import DatabaseUnavailable, open_database
@@ -75,6 +75,8 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
             trio.run(_run, config, dsn)
     except EmbeddedDatabaseError as exc:
         raise CliError(str(exc)) from exc
+    except ConfigError as exc:  # e.g. a [networks] entry found wrong while wiring the app
+        raise CliError(f"configuration: {exc}") from exc
     except DatabaseUnavailable as exc:
         raise CliError(f"PostgreSQL is unavailable: {exc}") from exc
     except OSError as exc:

@@ -20,6 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import trio
 
+from switch.config import ConfigError
+
 
 class NetworkStatus(enum.Enum):
     """Whether a network takes traffic now (see docs/networks.md, "91 or 92")."""
@@ -53,7 +55,7 @@ class NetworkProtocolError(NetworkError):
     """The network's answer could not be used (malformed, bad MAC): treated as ``91``."""
 
 
-class NetworkConfigError(ValueError):
+class NetworkConfigError(ConfigError):
     """A ``[networks]`` setting is wrong; raised when the switch starts, never per request."""
 
 
