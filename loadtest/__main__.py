@@ -53,8 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--json", action="store_true", help="print one JSON object")
     add("--plot", type=Path, default=None, help="write a PNG of throughput and latency")
     add("--dsn", default=None, help="PostgreSQL DSN for the switch (default: embedded)")
-    add("--switch", default=None, metavar="HOST:PORT", help="use a running switch")
-    add("--switch-pid", type=int, default=None, help="its PID, for CPU and RSS")
+    add("--switch", default=None, metavar="HOST:PORT[,...]", help="use running switch process(es)")
+    add("--switch-pid", default=None, metavar="PID[,...]", help="their PIDs, for CPU and RSS")
+    add("--switch-data-dir", type=Path, default=None, help="its data dir (embedded DB CPU)")
     add("--workers", type=int, default=None, help="pass --workers N to atm-switch serve")
     add("--switch-log", type=Path, default=None, help="file for the switch's stderr")
     add("--keep-data-dir", action="store_true", help="keep the switch's temporary data dir")
@@ -99,7 +100,7 @@ def options_from(args: argparse.Namespace) -> RunOptions:
 @contextlib.contextmanager
 def switch_target(args: argparse.Namespace, log: IO[str] | None) -> Iterator[Target]:
     if args.switch:
-        yield ExternalTarget(args.switch, args.switch_pid)
+        yield ExternalTarget(args.switch, args.switch_pid, args.switch_data_dir)
         return
     progress(f"starting atm-switch with {args.terminals} terminals (fixtures, serve)")
     with SwitchTarget(

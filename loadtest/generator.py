@@ -38,8 +38,7 @@ class WorkerPlan:
     """Everything a generator process needs, sent once at start."""
 
     worker_index: int
-    host: str
-    port: int
+    addresses: tuple[tuple[str, int], ...]  # terminal i connects to addresses[i % len]
     first_index: int
     last_index: int  # exclusive
     population: int
@@ -100,7 +99,8 @@ async def _set_up_terminals(
         async with limiter:
             try:
                 with trio.fail_after(connect_timeout_s):
-                    stream = await trio.open_tcp_stream(plan.host, plan.port)
+                    host, port = plan.addresses[index % len(plan.addresses)]
+                    stream = await trio.open_tcp_stream(host, port)
             except (OSError, trio.TooSlowError):
                 failures["connect"] = failures.get("connect", 0) + 1
                 return

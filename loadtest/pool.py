@@ -43,8 +43,7 @@ class GeneratorError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class PoolPlan:
-    host: str
-    port: int
+    addresses: tuple[tuple[str, int], ...]  # terminal i connects to addresses[i % len]
     terminals: int
     processes: int
     seed: str
@@ -74,8 +73,7 @@ class GeneratorPool:
             last = first + share + (1 if worker_index < extra else 0)
             worker_plan = WorkerPlan(
                 worker_index=worker_index,
-                host=plan.host,
-                port=plan.port,
+                addresses=plan.addresses,
                 first_index=first,
                 last_index=last,
                 population=plan.terminals,

@@ -85,8 +85,7 @@ def measure(
 ) -> TargetMeasurement:
     """Run the closed-loop (or fixed-rate) measurement, then the step search if asked."""
     plan = PoolPlan(
-        host=target.host,
-        port=target.port,
+        addresses=tuple(target.addresses()),
         terminals=options.terminals,
         processes=options.processes,
         seed=options.seed,

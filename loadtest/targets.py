@@ -101,6 +101,10 @@ class Target:
     host = "127.0.0.1"
     port = 0
 
+    def addresses(self) -> list[tuple[str, int]]:
+        """Where terminals connect (several switch processes: terminal i to address i % n)."""
+        return [(self.host, self.port)]
+
     def pids(self) -> list[int]:
         return []
 
@@ -164,16 +168,30 @@ class EchoTarget(Target):
 
 
 class ExternalTarget(Target):
-    """A switch started by someone else (``--switch HOST:PORT [--switch-pid PID]``)."""
+    """Switch processes started by someone else: ``--switch HOST:PORT[,HOST:PORT...]``
+    (terminals spread over them) and optionally ``--switch-pid PID[,PID...]``."""
 
     name = "switch"
 
-    def __init__(self, address: str, pid: int | None = None) -> None:
-        self.host, self.port = _split_address(address)
-        self._pid = pid
+    def __init__(
+        self, address: str, pid: str | int | None = None, data_dir: Path | None = None
+    ) -> None:
+        self._addresses = [_split_address(part) for part in address.split(",") if part]
+        if not self._addresses:
+            raise TargetError("--switch needs HOST:PORT")
+        self.host, self.port = self._addresses[0]
+        self._pids = [int(p) for p in str(pid).split(",") if p] if pid else []
+        self._data_dir = data_dir
+
+    def addresses(self) -> list[tuple[str, int]]:
+        return list(self._addresses)
 
     def pids(self) -> list[int]:
-        return [self._pid] if self._pid else []
+        return list(self._pids)
+
+    def database_pids(self) -> list[int]:
+        """The embedded PostgreSQL under the switch's data directory, when given."""
+        return postmaster_pids(self._data_dir) if self._data_dir else []
 
 
 class SwitchTarget(Target):
