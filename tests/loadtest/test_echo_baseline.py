@@ -72,3 +72,29 @@ def test_echo_only_run_prints_one_json_report() -> None:
     assert report["echo"]["ready_terminals"] == 6
     assert report["p50_ms"] is not None and report["p999_ms"] >= report["p50_ms"]
     assert set(report["echo"]["by_type"]) >= {"withdrawal", "balance", "completion"}
+
+
+def test_idle_connection_script_signs_on_and_reads_rss_of_the_target() -> None:
+    # The echo server answers 0800 sign-ons with 00, which is all the script needs; the real
+    # switch with 10,000 terminals is the measurement of docs/performance.md, not CI.
+    echo = subprocess.Popen(
+        [sys.executable, "-m", "loadtest.echo_server", "--port", "0"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert echo.stdout is not None
+        address = echo.stdout.readline().split()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "loadtest.idle_connections", "--switch", address,
+             "--switch-pid", str(echo.pid), "--connections", "50", "--hold", "0.2",
+             "--settle", "0", "--json"],
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+    finally:
+        echo.terminate()
+        echo.wait(timeout=10)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["signed_on"] == 50 and report["open_at_measurement"] == 50
+    assert not report["failures"]
+    assert report["switch_rss_mb"] > 1 and report["within_target"] is True
