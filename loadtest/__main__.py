@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--warmup", type=float, default=5.0, help="warm-up before the window, seconds")
     add("--rate", type=float, default=None, help="open loop: transactions (0200) per second")
     add("--arrival", choices=("poisson", "fixed"), default="poisson", help="open-loop arrivals")
-    add("--processes", type=int, default=processes_default, help="generator processes")
+    add("--processes", type=int, default=None, help="generator processes (default 2)")
     add("--baseline", choices=("none", "echo"), default="none", help="also run the echo baseline")
     add("--echo-only", action="store_true", help="measure only the echo baseline")
     add("--json", action="store_true", help="print one JSON object")
@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
 def options_from(args: argparse.Namespace) -> RunOptions:
     if args.terminals < 1 or args.duration <= 0 or args.warmup < 0:
         raise SystemExit("loadtest: --terminals >= 1, --duration > 0 and --warmup >= 0 please")
+    if args.processes is None:
+        args.processes = min(processes_default, args.terminals)
     if args.processes < 1 or args.processes > args.terminals:
         raise SystemExit("loadtest: --processes must be between 1 and --terminals")
     if args.rate is not None and args.rate <= 0:
