@@ -21,6 +21,7 @@ class RunResult:
     database_cpu_seconds: float | None = None
     target_rss_bytes: int | None = None
     rate_per_s: float | None = None
+    target_runqueue_wait_seconds: float | None = None
 
 
 def financial_tps(stats: PhaseStats) -> float:
@@ -60,6 +61,10 @@ def summarize(result: RunResult) -> dict[str, Any]:
     summary["generator_cpu_cores"] = _cores(stats.cpu_seconds, stats.wall_seconds)
     summary["target_cpu_cores"] = _cores(result.target_cpu_seconds, stats.duration_s)
     summary["database_cpu_cores"] = _cores(result.database_cpu_seconds, stats.duration_s)
+    # Threads of the target runnable but without a CPU, on average: > ~0.1 means other
+    # processes on the machine were taking the cores the target needed.
+    waited = result.target_runqueue_wait_seconds
+    summary["target_cpu_wait_threads"] = _cores(waited, stats.duration_s)
     if result.target_rss_bytes is not None:
         summary["target_rss_mb"] = round(result.target_rss_bytes / 2**20, 1)
     return summary

@@ -60,6 +60,8 @@ class TargetSampler:
         self.target = target
         self._cpu = 0.0
         self._db_cpu = 0.0
+        self._wait = 0.0
+        self.runqueue_wait_seconds: float | None = None
         self.cpu_seconds: float | None = None
         self.database_cpu_seconds: float | None = None
         self.rss_bytes: int | None = None
@@ -67,11 +69,13 @@ class TargetSampler:
     def opened(self) -> None:
         self._cpu = self.target.cpu_seconds()
         self._db_cpu = self.target.database_cpu_seconds()
+        self._wait = self.target.runqueue_wait_seconds()
 
     def closed(self) -> None:
         if self.target.pids():
             self.cpu_seconds = self.target.cpu_seconds() - self._cpu
             self.rss_bytes = self.target.rss_bytes()
+            self.runqueue_wait_seconds = self.target.runqueue_wait_seconds() - self._wait
         if self.target.database_pids():
             self.database_cpu_seconds = self.target.database_cpu_seconds() - self._db_cpu
 
@@ -116,6 +120,7 @@ def measure(
                 sampler.database_cpu_seconds,
                 sampler.rss_bytes,
                 rate,
+                sampler.runqueue_wait_seconds,
             )
             summary = summarize(result)
             progress(

@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import IO
 
 from loadtest.population import write_fixtures
-from loadtest.procstat import cpu_seconds, descendants, postmaster_pids, rss_bytes
+from loadtest.procstat import (
+    cpu_seconds,
+    descendants,
+    postmaster_pids,
+    rss_bytes,
+    runqueue_wait_seconds,
+)
 
 listening_timeout_s = 180.0  # embedded PostgreSQL start + migrations on a loaded machine
 stop_grace_s = 20.0
@@ -117,6 +123,10 @@ class Target:
             every.add(pid)
             every.update(p for p in descendants(pid) if p not in self.database_pids())
         return sum(cpu_seconds(pid) for pid in every)
+
+    def runqueue_wait_seconds(self) -> float:
+        """Time the target's threads waited for a CPU (not counting PostgreSQL)."""
+        return sum(runqueue_wait_seconds(pid) for pid in self.pids())
 
     def database_cpu_seconds(self) -> float:
         every: set[int] = set()

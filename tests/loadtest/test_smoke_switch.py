@@ -51,4 +51,5 @@ def test_smoke_run_against_the_switch_and_the_echo_baseline(pg_dsn: str, tmp_pat
     assert by_type["completion"]["count"] > 0 and by_type["completion"]["p50_ms"] is not None
     assert set(by_type["completion"]["codes"]) == {"00"}
     assert report["echo"]["errors"] == 0
+    assert switch["target_cpu_cores"] > 0 and switch["target_cpu_wait_threads"] is not None
     assert plot.stat().st_size > 10_000  # a rendered PNG, not an empty file
