@@ -176,7 +176,11 @@ class PostgresLedger:
         )  # fmt: skip
         decision = _checked(key, await self.holds.submit(key, request))
         if decision.status == "approved" and decision.balance is not None:
-            _check_available(decision.balance, f"hold {decision.hold_id}")
+            # A credit hold leaves available unchanged, so an account already overdrawn by a
+            # flagged correcting entry may still take a pending deposit.
+            _check_available(
+                decision.balance, f"hold {decision.hold_id}", debit=direction == "debit"
+            )
         return HoldResult(decision.status, decision.hold_id, decision.balance)
 
     async def capture(self, key: str, *, hold_id: int, amount: int | None = None) -> CaptureResult:
@@ -306,9 +310,9 @@ def _checked(key: str, decision: Decision) -> Decision:
     return decision
 
 
-def _check_available(balance: Balance, what: str) -> None:
-    """Second check, after reading back: an approval never leaves available below zero."""
-    if balance.available < 0 or balance.held < 0 or balance.pending_credit < 0:
+def _check_available(balance: Balance, what: str, *, debit: bool = True) -> None:
+    """Second check, after reading back: a debit approval never leaves available below zero."""
+    if (debit and balance.available < 0) or balance.held < 0 or balance.pending_credit < 0:
         raise InvariantViolation(f"{what} left a negative balance: {balance}")
 
 
