@@ -77,6 +77,7 @@ def run_with_database(config: Config, fn: Callable[[Database], Awaitable[T]]) ->
             pool_size_min=1,
             pool_size_max=4,
             call_timeout_s=max(config.database.call_timeout_s, 30.0),
+            bridge=config.database.bridge,
         ) as db:
             return await fn(db)
 

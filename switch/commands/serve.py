@@ -93,6 +93,7 @@ async def _run(config: Config, dsn: str) -> None:
         pool_size_min=database.pool_size_min,
         pool_size_max=database.pool_size_max,
         call_timeout_s=database.call_timeout_s,
+        bridge=database.bridge,
     ) as db:
         await migrate(db)
         app = SwitchApp(config, db, hsm=_open_hsm(config))

@@ -31,7 +31,9 @@ class LoopThread:
     """Runs one asyncio loop forever in a daemon thread until :meth:`stop`."""
 
     def __init__(self, name: str = "asyncpg-loop") -> None:
-        self.loop = asyncio.new_event_loop()
+        # Not asyncio.new_event_loop(): once trio-asyncio is imported its loop policy refuses
+        # to make a loop from inside Trio. A selector loop is what Linux would give anyway.
+        self.loop: asyncio.AbstractEventLoop = asyncio.SelectorEventLoop()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 

@@ -1,9 +1,10 @@
 """asyncpg under Trio: the one place that crosses into asyncio.
 
-asyncpg speaks asyncio only. ``open_database`` starts a private asyncio loop in a
-helper thread (:mod:`switch.db.loop_thread`) with an asyncpg pool in it;
-``Database`` methods run asyncpg calls as asyncio coroutines there and return to
-Trio. For a multi-statement transaction pass an asyncio coroutine function to
+asyncpg speaks asyncio only. ``open_database`` opens a bridge
+(:mod:`switch.db.bridges`: a private asyncio loop in a helper thread by default,
+or trio-asyncio) with an asyncpg pool in it; ``Database`` methods run asyncpg
+calls as asyncio coroutines there and return to Trio. For a multi-statement
+transaction pass an asyncio coroutine function to
 :meth:`Database.run` so the whole transaction crosses once (measured here: a
 crossing costs ~100 us of CPU, a statement ~50-70 us; with trio-asyncio they cost
 ~250 us and ~200 us, see docs/performance.md).
@@ -20,7 +21,7 @@ from typing import Any, ParamSpec, TypeVar
 import asyncpg
 import trio
 
-from switch.db.loop_thread import LoopThread
+from switch.db.bridges import Bridge, open_bridge
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -52,10 +53,10 @@ class Database:
     """A pooled PostgreSQL handle usable from Trio tasks."""
 
     def __init__(
-        self, pool: asyncpg.Pool, dsn: str, call_timeout_s: float, loop_thread: LoopThread
+        self, pool: asyncpg.Pool, dsn: str, call_timeout_s: float, bridge: Bridge
     ) -> None:
         self._pool = pool
-        self._loop_thread = loop_thread
+        self._bridge = bridge
         self.dsn = dsn
         self.call_timeout_s = call_timeout_s
 
@@ -82,7 +83,7 @@ class Database:
 
         try:
             with trio.fail_after(deadline):
-                return await self._loop_thread.call(in_asyncio())
+                return await self._bridge.call(in_asyncio())
         except trio.TooSlowError as exc:
             raise DatabaseUnavailable(f"database call exceeded {deadline:.1f}s") from exc
         except (asyncio.CancelledError, concurrent.futures.CancelledError) as exc:
@@ -148,38 +149,38 @@ async def open_database(
     pool_size_min: int = 2,
     pool_size_max: int = 16,
     call_timeout_s: float = 4.0,
+    bridge: str = "thread",
 ) -> AsyncIterator[Database]:
-    """Start the asyncio loop thread and an asyncpg pool for the duration of the block.
+    """Open the asyncio bridge and an asyncpg pool for the duration of the block.
 
-    A lone exception inside an ExceptionGroup (from nurseries in the body) is
-    unwrapped again so callers can catch ``DatabaseUnavailable`` (or their own
-    errors) directly.
+    A lone exception inside an ExceptionGroup (from nurseries in the body or in
+    trio-asyncio) is unwrapped again so callers can catch ``DatabaseUnavailable``
+    (or their own errors) directly.
     """
-    loop_thread = LoopThread()
     try:
-        try:
-            with trio.fail_after(max(call_timeout_s, pool_connect_timeout_s)):
-                pool = await loop_thread.call(
-                    _create_pool(dsn, pool_size_min=pool_size_min, pool_size_max=pool_size_max)
-                )
-        except _CONNECT_ERRORS as exc:
-            raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
-        try:
-            yield Database(pool, dsn, call_timeout_s, loop_thread)
-        finally:
-            with trio.CancelScope(shield=True):
-                with trio.move_on_after(pool_close_timeout_s) as closing:
-                    await loop_thread.call(pool.close())
-                if closing.cancelled_caught:
-                    loop_thread.loop.call_soon_threadsafe(pool.terminate)
+        async with open_bridge(bridge) as loop:
+            try:
+                with trio.fail_after(max(call_timeout_s, pool_connect_timeout_s)):
+                    pool = await loop.call(
+                        _create_pool(
+                            dsn, pool_size_min=pool_size_min, pool_size_max=pool_size_max
+                        )
+                    )
+            except _CONNECT_ERRORS as exc:
+                raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+            try:
+                yield Database(pool, dsn, call_timeout_s, loop)
+            finally:
+                with trio.CancelScope(shield=True):
+                    with trio.move_on_after(pool_close_timeout_s) as closing:
+                        await loop.call(pool.close())
+                    if closing.cancelled_caught:
+                        loop.call_soon(pool.terminate)
     except BaseExceptionGroup as group:
         leaf = single_exception(group)
         if leaf is None:
             raise
         raise leaf from leaf.__cause__
-    finally:
-        with trio.CancelScope(shield=True):
-            await loop_thread.stop()
 
 
 def single_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:

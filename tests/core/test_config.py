@@ -36,3 +36,11 @@ def test_bad_values_are_clear_errors(tmp_path: Path) -> None:
     bad.write_text("[server]\nnope = 1\n")
     with pytest.raises(ConfigError, match="unknown configuration key"):
         load_config(bad, environ={})
+
+
+def test_bridge_is_validated() -> None:
+    assert load_config(environ={"ATM_SWITCH_DATABASE_BRIDGE": "trio-asyncio"}).database.bridge == (
+        "trio-asyncio"
+    )
+    with pytest.raises(ConfigError, match="bridge"):
+        load_config(environ={"ATM_SWITCH_DATABASE_BRIDGE": "carrier-pigeon"})
