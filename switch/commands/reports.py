@@ -1,11 +1,18 @@
-"""``atm-switch reports``: the audit log, unanswered claims and reversals of unknown originals."""
+"""``atm-switch reports``: the audit log, reversals of unknown originals, daily reconciliation."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from typing import Any
 
-from switch.commands.common import add_dsn_flag, add_json_flag, print_json, run_with_database
+from switch.commands.common import (
+    CliError,
+    add_dsn_flag,
+    add_json_flag,
+    print_json,
+    run_with_database,
+)
 from switch.config import Config
 from switch.db.runtime import Database
 
@@ -25,6 +32,15 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     add_dsn_flag(reversals)
     add_json_flag(reversals)
     reversals.set_defaults(handler=_reversals)
+    recon = sub.add_parser(
+        "reconciliation",
+        help="a UTC day's ledger totals and the holds and entries that need a person",
+        parents=[common],
+    )
+    recon.add_argument("--day", default=None, help="UTC date YYYY-MM-DD (default: today)")
+    add_dsn_flag(recon)
+    add_json_flag(recon)
+    recon.set_defaults(handler=_reconciliation)
 
 
 def _audit(args: argparse.Namespace, config: Config) -> int:
@@ -58,3 +74,22 @@ def _reversals(args: argparse.Namespace, config: Config) -> int:
             print(f"{row['created_at']} terminal {row['terminal_id']} original STAN {row['stan']}"
                   f" field 7 {row['transmission_dt']} (reversal STAN {row['reversal_stan']})")
     return 0
+
+
+def _reconciliation(args: argparse.Namespace, config: Config) -> int:
+    from ops.reconciliation import reconciliation_report, render_text
+
+    try:
+        day = dt.date.fromisoformat(args.day) if args.day else dt.datetime.now(dt.UTC).date()
+    except ValueError as exc:
+        raise CliError(f"--day must be a date like 2026-11-22, not {args.day!r}") from exc
+
+    async def work(db: Database) -> dict[str, Any]:
+        return await reconciliation_report(db, day)
+
+    report = run_with_database(config, work)
+    if args.json:
+        print_json(report)
+    else:
+        print(render_text(report))
+    return 1 if report["invariant_violations"] else 0
