@@ -23,6 +23,7 @@ from switch.config import Config, ConfigError
 from switch.db.embedded import EmbeddedDatabaseError, database_dsn
 from switch.db.migrate import migrate
 from switch.db.runtime import DatabaseUnavailable, open_database
+from switch.fdlimit import raise_open_file_limit
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -70,6 +71,13 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
     configure_logging(config.ops.log_level, config.ops.log_file)
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # initdb/pg_ctl transcripts
     _ensure_lmk(config)
+    soft, _ = raise_open_file_limit(config.server.connections_max)
+    if soft < config.server.connections_max:
+        logging.getLogger("switch").warning(
+            "open-file limit %d is below server.connections_max %d: raise the hard limit",
+            soft,
+            config.server.connections_max,
+        )
     try:
         with database_dsn(config) as dsn:
             trio.run(_run, config, dsn)
