@@ -92,8 +92,7 @@ class Replier:
             await store.forget(self._ctx.db, key)
         else:
             effect: dict[str, Any] | None = approval.effect if approval is not None else None
-            await store.finish(
-                self._ctx.db,
+            await self._ctx.answers.finish(
                 key,
                 response_code=code,
                 response_fields=storable(fields),
