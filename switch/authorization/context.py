@@ -13,7 +13,6 @@ from switch.db.runtime import Database
 from switch.hsm import Hsm
 
 if TYPE_CHECKING:
-    from switch.authorization.store import AnswerRecorder
     from switch.networks.acquiring import NetworkAcquirer
 
 
@@ -32,13 +31,6 @@ class AuthContext:
     clock: Callable[[], dt.datetime] = field(default=utc_now)
     # -- card-network hook: set by switch.networks.install when networks are configured.
     networks: NetworkAcquirer | None = None
-    # Group commit of answers (store.AnswerRecorder), made from ``db``.
-    answers: AnswerRecorder = field(init=False)
-
-    def __post_init__(self) -> None:
-        from switch.authorization.store import AnswerRecorder
-
-        self.answers = AnswerRecorder(self.db)
 
     @property
     def answer_reserve_s(self) -> float:

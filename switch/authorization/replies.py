@@ -92,7 +92,8 @@ class Replier:
             await store.forget(self._ctx.db, key)
         else:
             effect: dict[str, Any] | None = approval.effect if approval is not None else None
-            await self._ctx.answers.finish(
+            await store.finish(
+                self._ctx.db,
                 key,
                 response_code=code,
                 response_fields=storable(fields),

@@ -1,25 +1,22 @@
 """PostgreSQL access for idempotency records, stored responses and reversal markers.
 
-Each function is one round trip (one ``Database.run``); answers on the hot path go through
-:class:`AnswerRecorder`, which shares one round trip among concurrent callers. Rows of
-``auth_messages`` are keyed by the message key of spec 5.5; a row is claimed ``pending``
-before any effect and finished ``done`` with the response fields, which are re-sent for
-every repeat.
+Each function is one round trip (one ``Database.run``). Rows of ``auth_messages`` are keyed by
+the message key of spec 5.5; a row is claimed ``pending`` before any effect and finished
+``done`` with the response fields, which are re-sent for every repeat.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
-from ledger_adapter.group_commit import GroupCommitter
 from switch.authorization.request import MessageKey, OriginalData
-from switch.db.runtime import Database, DatabaseUnavailable
+from switch.db.runtime import Database
 
 _KEY_WHERE = (
     "message_class = $1 AND terminal_id = $2 AND stan = $3 AND transmission_dt = $4"
@@ -184,73 +181,6 @@ async def finish(
         *_key_args(key), response_code, _json_or_none(response_fields), card_id,
         _json_or_none(effect),
     )
-
-
-# One UPDATE for a whole batch of answers (group commit, see AnswerRecorder).
-_FINISH_MANY = (
-    "UPDATE auth_messages AS m SET state = 'done', response_code = u.code,"
-    " response_fields = u.fields::jsonb, card_id = u.card_id, effect = u.effect::jsonb,"
-    " answered_at = now()"
-    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
-    " $7::text[], $8::bigint[], $9::text[])"
-    " AS u(message_class, terminal_id, stan, transmission_dt, acquirer_id, code, fields,"
-    " card_id, effect)"
-    " WHERE m.message_class = u.message_class AND m.terminal_id = u.terminal_id"
-    " AND m.stan = u.stan AND m.transmission_dt = u.transmission_dt"
-    " AND m.acquirer_id = u.acquirer_id"
-)
-
-# Bounds of the answer group commit: a batch, batches at once, answers waiting.
-answer_batch_size_max = 256
-answer_batches_in_flight_max = 2
-answer_queue_length_max = 10_000
-
-_Answer = tuple[str, str, str, str, str, str, "str | None", "int | None", "str | None"]
-
-
-class AnswerRecorder:
-    """Group commit for answers: concurrent ``finish`` calls share one UPDATE and one commit.
-
-    Each caller still waits until its own row is durable before its answer may leave
-    (spec 5.2: "00 only after commit"), but under load one fsync'd commit carries every
-    answer that arrived during the previous one instead of one commit each. A lone
-    caller goes out at once. Rows of one batch are distinct keys and a key is never in
-    two batches at once (GroupCommitter), so two batches cannot deadlock on each other.
-    """
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._committer: GroupCommitter[_Answer, None] = GroupCommitter(
-            self._flush,
-            name="answers",
-            batch_size_max=answer_batch_size_max,
-            batches_in_flight_max=answer_batches_in_flight_max,
-            queue_length_max=answer_queue_length_max,
-        )
-
-    async def finish(
-        self,
-        key: MessageKey,
-        *,
-        response_code: str,
-        response_fields: Mapping[str, str | None] | None,
-        card_id: int | None = None,
-        effect: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Like :func:`finish`, batched with concurrent callers."""
-        args = _key_args(key)
-        answer: _Answer = (
-            *args, response_code, _json_or_none(response_fields), card_id, _json_or_none(effect),
-        )  # fmt: skip
-        await self._committer.submit("|".join(args), answer)
-
-    async def _flush(self, answers: Sequence[_Answer]) -> list[Exception | None]:
-        columns = [list(column) for column in zip(*answers, strict=True)]
-        try:
-            await self._db.execute(_FINISH_MANY, *columns)
-        except DatabaseUnavailable as exc:
-            return [exc] * len(answers)
-        return [None] * len(answers)
 
 
 def _json_or_none(value: Mapping[str, Any] | None) -> str | None:
