@@ -31,6 +31,9 @@ def install(app: Any) -> Authorization:
     )
     service = Authorization(ctx)
     service.register(app.dispatcher)
+    hub = getattr(app, "notifications", None)
+    if hub is not None:
+        service.subscribe(hub, getattr(app, "terminals", None))
     app.authorization = service
     add_task = getattr(app, "add_background_task", None)
     if add_task is not None:
