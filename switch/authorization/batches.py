@@ -246,7 +246,9 @@ class AuthorizationBatches:
         return _in_request_order(order, rows)
 
 
-def _in_request_order(order: list[int], rows: Sequence[asyncpg.Record]) -> list[Decision | Exception]:
+def _in_request_order(
+    order: list[int], rows: Sequence[asyncpg.Record]
+) -> list[Decision | Exception]:
     if len(rows) != len(order):
         raise RuntimeError(f"batch returned {len(rows)} rows for {len(order)} requests")
     results: list[Decision | Exception] = [RuntimeError("no row")] * len(order)
@@ -256,4 +258,6 @@ def _in_request_order(order: list[int], rows: Sequence[asyncpg.Record]) -> list[
 
 
 def _key_text(key: MessageKey) -> str:
-    return f"{key.message_class}:{key.terminal_id}:{key.stan}:{key.transmission_dt}:{key.acquirer_id}"
+    return ":".join(
+        (key.message_class, key.terminal_id, key.stan, key.transmission_dt, key.acquirer_id)
+    )

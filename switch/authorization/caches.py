@@ -101,7 +101,9 @@ class CardCache:
         self._generation += 1
         self._cards.clear()
 
-    async def _fetch(self, pan_hashes: Sequence[str]) -> list[tuple[int, CardView | None] | Exception]:
+    async def _fetch(
+        self, pan_hashes: Sequence[str]
+    ) -> list[tuple[int, CardView | None] | Exception]:
         async def call(connection: asyncpg.Connection) -> list[asyncpg.Record]:
             return list(await connection.fetch(
                 f"SELECT {CARD_COLUMNS} FROM cards WHERE pan_hash = ANY($1::text[])",

@@ -274,7 +274,9 @@ class FinancialFlow:
             expires_at=received_at + dt.timedelta(seconds=ctx.config.hold_expiry_s),
             daily_max=daily_max,
             daily_count=daily_count,
-            ledger_key=ctx.hold_key(key.terminal_id, key.stan, key.transmission_dt, key.acquirer_id),
+            ledger_key=ctx.hold_key(
+                key.terminal_id, key.stan, key.transmission_dt, key.acquirer_id
+            ),
             ledger_fingerprint=ledger_fp,
             description=DESCRIPTIONS.get(kind),
             reference=json.dumps(
@@ -335,7 +337,9 @@ class FinancialFlow:
 
 def pin_format_fits(keys: TerminalKeys, request: FinancialRequest) -> bool:
     """Spec 7: TDES terminals send format 0 in 52, AES terminals format 4 in 48/PB."""
-    return request.pin_block is None or PIN_BLOCK_FORMATS.get(keys.key_type) == request.pin_block_format
+    if request.pin_block is None:
+        return True
+    return PIN_BLOCK_FORMATS.get(keys.key_type) == request.pin_block_format
 
 
 def _expired(card: CardView, request: FinancialRequest, received_at: dt.datetime) -> bool:

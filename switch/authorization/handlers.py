@@ -46,10 +46,10 @@ class FinancialHandler:
         if getattr(session, "terminal_id", None) != request.key.terminal_id:
             return await self._unrecorded(message, None, Outcome.TERMINAL_NOT_PERMITTED, None)
         try:
-            keys = await self._keys.load(request.key.terminal_id)
+            loaded = await self._keys.load(request.key.terminal_id)
         except DatabaseUnavailable:
             return await self._unrecorded(message, None, Outcome.UNAVAILABLE, request.language)
-        keys = await self._verified_keys(message, raw, request, keys)
+        keys = await self._verified_keys(message, raw, request, loaded)
         if isinstance(keys, bytes):
             return keys
         pan_hash = await ctx.hsm.pan_lookup_hash(request.pan)
