@@ -88,3 +88,27 @@ def test_ej_export_keeps_one_day_and_refuses_a_tampered_journal(tmp_path: Path) 
     path.write_text(json.dumps(edited, sort_keys=True) + "\n" + lines[1] + "\n")
     with pytest.raises(JournalError):
         export_day(path, today)
+
+
+def test_reconciliation_metrics_file_passes_promtool() -> None:
+    """The textfile the alert AtmReconciliationImbalance reads is valid exposition format."""
+    import shutil
+    import subprocess
+
+    from ops.reports.reconcile import anomaly, metrics_text
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool missing in CI: .ci/run must apt-get install prometheus")
+        pytest.skip("promtool not installed")
+    report = {"date": "2026-11-28", "balanced": False,
+              "anomalies": [anomaly("partial_dispense", "T1", "000001", None, 5_000, "x")]}
+    text = metrics_text(report, 1_800_000_000)
+    assert 'atm_reconciliation_balanced{date="2026-11-28"} 0' in text
+    assert 'atm_reconciliation_anomalies{date="2026-11-28",kind="partial_dispense"} 1' in text
+    result = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
+                            capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with pytest.raises(ValueError):
+        anomaly("cash_vanished", None, None, None, None, "not a kind")
