@@ -203,11 +203,8 @@ class SwitchMetrics:
             ["network"],
             registry=r,
         )
-        self.tls_certificate_expiry = Gauge(
-            "atm_tls_certificate_expiry_timestamp_seconds",
-            "When the terminal listener's TLS certificate expires (Unix time); absent without TLS",
-            registry=r,
-        )
+        # Created on first use: without TLS the series is absent, so the expiry alert is quiet.
+        self.tls_certificate_expiry: Gauge | None = None
         for stage in STAGES:
             self.stage_latency.labels(stage=stage)
         for reason in (*REVERSAL_REASONS, OTHER):
@@ -258,6 +255,12 @@ class SwitchMetrics:
         self.network_link_up.labels(network=network).set(1 if up else 0)
 
     def set_tls_certificate_expiry(self, not_after_unix_s: float) -> None:
+        if self.tls_certificate_expiry is None:
+            self.tls_certificate_expiry = Gauge(
+                "atm_tls_certificate_expiry_timestamp_seconds",
+                "When the terminal listener's TLS certificate expires (Unix time)",
+                registry=self.registry,
+            )
         self.tls_certificate_expiry.set(not_after_unix_s)
 
     def observe_request(

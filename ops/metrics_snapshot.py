@@ -45,6 +45,7 @@ class DatabaseSnapshot(Collector):
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.values = SnapshotValues()
+        self.first_refresh = trio.Event()  # set once the figures are real (tests wait on it)
         if registry is not None:
             registry.register(self)
 
@@ -59,6 +60,7 @@ class DatabaseSnapshot(Collector):
         values.deposits_expired = figures.deposits_expired
         values.refreshed_at = time.monotonic()
         self.values = values
+        self.first_refresh.set()
 
     async def run(
         self, db: Database, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
