@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from ops.reports.daily import daily_report
+from ops.reports.daily import render_text as render_daily
 from ops.reports.progress import Progress
 from ops.reports.reconcile import reconcile
+from ops.reports.reconcile import render_text as render_reconcile
 from ops.reports.synthetic import AMOUNT, expected, generate
 from switch.db.runtime import Database
 from terminals.journal import Journal, JournalError, export_day
@@ -46,6 +48,10 @@ async def test_reports_match_the_generated_day(db: Database) -> None:
     assert result["totals"]["anomalies"] == {"presumed_dispensed": shape["presumed"],
                                              "partial_dispense": shape["partial"]}
     assert result["totals"]["switch"]["settled_amount"] == totals["settled_amount"]
+    text = render_daily(report)
+    assert "TOTAL" in text and str(shape["requests"]) in text and "consistent" in text
+    text = render_reconcile(result)
+    assert f"{shape['presumed'] + shape['partial']} anomalies" in text
     # The day before and after are empty: the day boundary is UTC midnight.
     assert (await daily_report(db, DAY - dt.timedelta(days=1)))["totals"]["count"] == 0
     assert (await reconcile(db, DAY + dt.timedelta(days=1)))["balanced"]
