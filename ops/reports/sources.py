@@ -46,12 +46,13 @@ SELECT m.terminal_id, left(m.processing_code, 2) AS type, m.response_code,
        count(*) FILTER (WHERE h.state = 'open') AS pending
   FROM auth_messages m {_HOLD_JOIN}
  WHERE m.message_class = '0200' AND m.created_at >= $1 AND m.created_at < $2
+   AND m.state = 'done'
  GROUP BY 1, 2, 3
 """
 
 # The reversal reason is not stored by the switch today; a partial reversal (field 95, reason
 # 32 by spec 5.4) is known from what it kept. ``effect->>'reason'`` wins once it is recorded.
-_REASON = """coalesce(m.effect->>'reason',
+_REASON = """coalesce(m.reason, m.effect->>'reason',
                   CASE WHEN coalesce((m.effect->>'kept')::bigint, 0) > 0 THEN '32'
                        ELSE 'unrecorded' END)"""
 
@@ -63,14 +64,16 @@ SELECT m.terminal_id, left(m.processing_code, 2) AS type, {_REASON} AS reason, c
 """
 
 _SETTLEMENT_DATES = """
-SELECT m.response_fields->>'15' AS settlement_date, count(*) AS n
+SELECT coalesce(m.response_fields->>'15',
+                to_char(m.created_at AT TIME ZONE 'UTC', 'MMDD')) AS settlement_date, count(*) AS n
   FROM auth_messages m
- WHERE m.created_at >= $1 AND m.created_at < $2 AND m.response_fields IS NOT NULL
+ WHERE m.created_at >= $1 AND m.created_at < $2 AND m.response_code IS NOT NULL
+   AND m.state = 'done'
  GROUP BY 1
 """
 
 _COLUMNS_0200 = f"""m.terminal_id, m.stan, m.processing_code, m.amount_minor, m.response_code,
-       m.response_fields->>'37' AS rrn, m.effect, h.hold_id, h.state AS hold_state,
+       coalesce(m.rrn, m.response_fields->>'37') AS rrn, m.effect, h.hold_id, h.state AS hold_state,
        {_FINAL} AS final"""
 
 # Approved 0200s with a ledger effect whose hold cannot be found.
@@ -88,14 +91,15 @@ _TERMINAL_REQUESTS = f"""
 SELECT {_COLUMNS_0200}
   FROM auth_messages m {_HOLD_JOIN}
  WHERE m.message_class = '0200' AND m.created_at >= $1 AND m.created_at < $2
-   AND m.terminal_id = ANY($3::text[]) AND left(m.processing_code, 2) = ANY($4::text[])
+   AND m.state = 'done' AND m.terminal_id = ANY($3::text[])
+   AND left(m.processing_code, 2) = ANY($4::text[])
  ORDER BY m.created_at, m.id
 """
 
 # Reversals that need a person: unknown original, or a partial dispense.
 _REVERSALS = f"""
-SELECT m.terminal_id, m.stan, m.amount_minor, m.response_fields->>'37' AS rrn,
-       substr(m.response_fields->>'90', 5, 6) AS original_stan, m.effect,
+SELECT m.terminal_id, m.stan, m.amount_minor, coalesce(m.rrn, m.response_fields->>'37') AS rrn,
+       coalesce(m.original_stan, substr(m.response_fields->>'90', 5, 6)) AS original_stan, m.effect,
        {_REASON} AS reason
   FROM auth_messages m
  WHERE m.message_class = '0420' AND m.created_at >= $1 AND m.created_at < $2
@@ -107,7 +111,7 @@ SELECT m.terminal_id, m.stan, m.amount_minor, m.response_fields->>'37' AS rrn,
 _HOLD_WITH_ORIGIN = """h.hold_id, h.kind, h.direction, h.amount, h.captured_amount,
        h.reversed_amount, h.state, h.reference->>'terminal' AS terminal,
        h.reference->>'stan' AS stan,
-       (SELECT o.response_fields->>'37' FROM auth_messages o
+       (SELECT coalesce(o.rrn, o.response_fields->>'37') FROM auth_messages o
          WHERE o.message_class = '0200' AND o.terminal_id = h.reference->>'terminal'
            AND o.stan = h.reference->>'stan' AND o.effect->>'hold_id' = h.hold_id::text
          LIMIT 1) AS rrn"""

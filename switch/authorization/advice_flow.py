@@ -64,6 +64,8 @@ class AdviceFlow:
             token=os.urandom(8).hex(),
             original=request.original,
             actual_amount_minor=request.actual_amount_minor,
+            rrn=request.rrn,
+            reason=request.reversal_reason,
         )
         code = "91"
         decided_at = received_at

@@ -37,10 +37,11 @@ queue_length_max: Final = 8192
 
 FINANCIAL_QUERY: Final = (
     "SELECT * FROM auth_financial_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-    " $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"
+    " $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)"
 )
 ADVICE_QUERY: Final = (
-    "SELECT * FROM auth_advice_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    "SELECT * FROM auth_advice_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+    " $14, $15)"
 )
 VOID_QUERY: Final = "SELECT * FROM auth_void($1, $2, $3, $4, $5, $6, $7, $8)"
 
@@ -73,6 +74,7 @@ class FinancialItem:
     ledger_fingerprint: str
     description: str | None
     reference: str | None
+    rrn: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,8 @@ class AdviceItem:
     token: str
     original: OriginalData
     actual_amount_minor: int | None
+    rrn: str | None
+    reason: str | None  # field 39 of a 0420
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +146,7 @@ def financial_columns(batch: Sequence[FinancialItem]) -> list[list[Any]]:
         [i.ledger_fingerprint for i in batch],
         [i.description for i in batch],
         [i.reference for i in batch],
+        [i.rrn for i in batch],
     ]
 
 
@@ -160,6 +165,8 @@ def advice_columns(batch: Sequence[AdviceItem]) -> list[list[Any]]:
         [i.original.transmission_dt for i in batch],
         [i.original.acquirer_id for i in batch],
         [i.actual_amount_minor for i in batch],
+        [i.rrn for i in batch],
+        [i.reason for i in batch],
     ]
 
 

@@ -290,6 +290,7 @@ class FinancialFlow:
             )
             if kind in DESCRIPTIONS
             else None,
+            rrn=request.rrn,
         )
 
     async def _check_pin(
@@ -358,5 +359,5 @@ def _void_item(
         presented_expiry=None, month=0, pin="none", from_account=None, to_account=None,
         static_code=None, kind="unsupported", new_pin=None, currency=request.currency,
         day=received_at.date(), expires_at=received_at, daily_max=None, daily_count=None,
-        ledger_key="", ledger_fingerprint="", description=None, reference=None,
+        ledger_key="", ledger_fingerprint="", description=None, reference=None, rrn=request.rrn,
     )  # fmt: skip

@@ -239,7 +239,7 @@ async def check_daily_report(today: dt.date, common: list[str], tmp_path: Path) 
         5, 4, 190_000, 180_000)
     assert raw["settled_amount"] == 10_000 + 60_000 + 100_000  # the planted one moved nothing
     assert raw["response_codes"] == {"00": 4, "55": 1}
-    assert raw["reversals"] == {"unrecorded": 1}  # the unmatched 0420 (reason not stored)
+    assert raw["reversals"] == {"68": 1}  # the unmatched 0420, by its field 39 reason
     deposit = rows[(RAW, "deposit")]
     assert (deposit["count"], deposit["approved"], deposit["requested_amount"],
             deposit["settled_amount"]) == (2, 2, 170_000, 0)  # one expired, one reversed

@@ -71,7 +71,12 @@ ALTER TABLE auth_messages
     ADD COLUMN IF NOT EXISTS available_balance bigint,
     ADD COLUMN IF NOT EXISTS currency text,
     ADD COLUMN IF NOT EXISTS info jsonb,
-    ADD COLUMN IF NOT EXISTS reversed_by text;
+    ADD COLUMN IF NOT EXISTS reversed_by text,
+    -- For reports and reconciliation: field 37 of the message, field 90's original STAN and
+    -- the 0420's reason (field 39).
+    ADD COLUMN IF NOT EXISTS rrn text,
+    ADD COLUMN IF NOT EXISTS original_stan text,
+    ADD COLUMN IF NOT EXISTS reason text;
 -- 'marker': a 0200 key reserved by a reversal that arrived before its original (spec 5.4):
 -- the late original finds it and is declined 94. Reports skip these rows.
 ALTER TABLE auth_messages DROP CONSTRAINT IF EXISTS auth_messages_state_check;

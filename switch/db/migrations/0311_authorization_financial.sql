@@ -20,7 +20,8 @@ CREATE OR REPLACE FUNCTION auth_financial_batch(
     p_expiries text[], p_months integer[], p_pins text[], p_froms text[], p_tos text[],
     p_statics text[], p_kinds text[], p_new_pins text[], p_currencies text[], p_days date[],
     p_expires timestamptz[], p_daily_max bigint[], p_daily_count bigint[], p_ledger_keys text[],
-    p_ledger_fps text[], p_descriptions text[], p_references text[], p_tries_max integer
+    p_ledger_fps text[], p_descriptions text[], p_references text[], p_rrns text[],
+    p_tries_max integer
 ) RETURNS SETOF auth_result LANGUAGE plpgsql AS $$
 DECLARE
     n integer := cardinality(p_terminals);
@@ -52,12 +53,12 @@ BEGIN
         WITH ins AS (
             INSERT INTO auth_messages AS m (message_class, terminal_id, stan, transmission_dt,
                                             acquirer_id, fingerprint, processing_code,
-                                            amount_minor, state, token, card_id, kind)
+                                            amount_minor, state, token, card_id, kind, rrn)
             SELECT '0200', t.term, t.stan, t.tdt, t.acq, t.fp, t.pc, t.amt, 'done', t.tok,
-                   t.card, t.kind
+                   t.card, t.kind, t.rrn
               FROM unnest(p_terminals, p_stans, p_tdts, p_acqs, p_fps, p_pcs, p_amounts,
-                          p_tokens, p_cards, p_kinds) WITH ORDINALITY
-                   AS t (term, stan, tdt, acq, fp, pc, amt, tok, card, kind, idx)
+                          p_tokens, p_cards, p_kinds, p_rrns) WITH ORDINALITY
+                   AS t (term, stan, tdt, acq, fp, pc, amt, tok, card, kind, rrn, idx)
              ORDER BY t.idx
             ON CONFLICT DO NOTHING
             RETURNING m.id, m.terminal_id, m.stan, m.transmission_dt, m.acquirer_id, m.created_at)

@@ -70,7 +70,7 @@ END $$;
 CREATE OR REPLACE FUNCTION auth_advice_batch(
     p_classes text[], p_terminals text[], p_stans text[], p_tdts text[], p_acqs text[],
     p_fps text[], p_pcs text[], p_amounts bigint[], p_tokens text[], p_ostans text[],
-    p_otdts text[], p_oacqs text[], p_actuals bigint[]
+    p_otdts text[], p_oacqs text[], p_actuals bigint[], p_rrns text[], p_reasons text[]
 ) RETURNS SETOF auth_result LANGUAGE plpgsql AS $$
 DECLARE
     n integer := cardinality(p_terminals);
@@ -91,11 +91,13 @@ BEGIN
         WITH ins AS (
             INSERT INTO auth_messages AS m (message_class, terminal_id, stan, transmission_dt,
                                             acquirer_id, fingerprint, processing_code,
-                                            amount_minor, state, token)
-            SELECT t.cls, t.term, t.stan, t.tdt, t.acq, t.fp, t.pc, t.amt, 'done', t.tok
+                                            amount_minor, state, token, rrn, original_stan,
+                                            reason)
+            SELECT t.cls, t.term, t.stan, t.tdt, t.acq, t.fp, t.pc, t.amt, 'done', t.tok,
+                   t.rrn, t.ostan, t.reason
               FROM unnest(p_classes, p_terminals, p_stans, p_tdts, p_acqs, p_fps, p_pcs,
-                          p_amounts, p_tokens) WITH ORDINALITY
-                   AS t (cls, term, stan, tdt, acq, fp, pc, amt, tok, idx)
+                          p_amounts, p_tokens, p_rrns, p_ostans, p_reasons) WITH ORDINALITY
+                   AS t (cls, term, stan, tdt, acq, fp, pc, amt, tok, rrn, ostan, reason, idx)
              ORDER BY t.idx
             ON CONFLICT DO NOTHING
             RETURNING m.id, m.message_class, m.terminal_id, m.stan, m.transmission_dt,
@@ -149,9 +151,10 @@ BEGIN
         IF NOT FOUND AND p_classes[i] = '0420' THEN
             INSERT INTO auth_messages (message_class, terminal_id, stan, transmission_dt,
                                        acquirer_id, fingerprint, processing_code, amount_minor,
-                                       state, response_code, reversed_by, answered_at)
+                                       state, response_code, reversed_by, rrn, answered_at)
             VALUES ('0200', p_terminals[i], p_ostans[i], p_otdts[i], p_oacqs[i],
-                    'reversal-marker', p_pcs[i], p_amounts[i], 'marker', '94', p_stans[i], now())
+                    'reversal-marker', p_pcs[i], p_amounts[i], 'marker', '94', p_stans[i],
+                    p_rrns[i], now())
             ON CONFLICT DO NOTHING;
             IF FOUND THEN
                 INSERT INTO reversal_markers (terminal_id, stan, transmission_dt, acquirer_id,
