@@ -46,9 +46,13 @@ def pad_iso9797_method2(data: bytes, block_bytes: int = des_block_bytes) -> byte
 
 def retail_mac(key: bytes, data: bytes) -> bytes:
     """ISO 9797-1 MAC algorithm 3, padding method 1, under a double-length key; 8 bytes."""
+    return retail_mac_padded(key, pad_iso9797_method1(data))
+
+
+def retail_mac_padded(key: bytes, padded: bytes) -> bytes:
+    """ISO 9797-1 MAC algorithm 3 over data already padded to whole blocks (any method)."""
     if len(key) != 16:
         raise KeyLengthError(f"a retail MAC key is 16 bytes (K, K'), not {len(key)}")
-    padded = pad_iso9797_method1(data)
     left = key[:8]
     chain = bytes(des_block_bytes)
     if len(padded) > des_block_bytes:
