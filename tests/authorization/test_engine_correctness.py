@@ -230,8 +230,9 @@ async def test_payee_inquiry_has_no_field_54_and_transfers_obey_their_limits(
             "UPDATE cards SET limits = '{\"transfer_max\": 300000, \"daily_transfer_max\": 500000}'"
             " WHERE pan_masked LIKE '622848%0017'"
         )
+        pan_hash = await _pan_hash(switch, CARD_MAIN)
         with trio.fail_after(5):  # the NOTIFY drops the cached card
-            while switch.authorization.cards.peek(await _pan_hash(switch, CARD_MAIN)) is not MISSING:
+            while switch.authorization.cards.peek(pan_hash) is not MISSING:
                 await trio.sleep(0.01)
 
         async def transfer(amount: int) -> str:
