@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Final
+from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -57,7 +57,7 @@ BATCH_SIZE_BUCKETS: Final = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 # Reasons of a 0420 (spec 5.4); anything else counts as "other".
 REVERSAL_REASONS: Final = ("17", "22", "32", "68")
 KEY_EXCHANGE_RESULTS: Final = ("ok", "failed")
-MESSAGE_CLASSES: Final = ("0200", "0220", "0420")
+MESSAGE_CLASSES: Final = ("0200", "0220", "0420", "advice")  # advice: a 0220/0420 batch
 # At most this many terminal groups get a label value of their own (the rest are "other"):
 # a typo in the configuration cannot create thousands of series.
 terminal_groups_max: Final = 64
@@ -112,10 +112,17 @@ def _pool_reader(stats: Callable[[], tuple[int, int, int]], index: int) -> Calla
     return read
 
 
+# Label combinations of the request counters kept resolved (a junk processing code maps to
+# "other" but is a new key here, so the cache is bounded apart from the label sets).
+request_children_cached_max: Final = 4096
+
+
 class SwitchMetrics:
     """Every metric the switch core exports; other parts may add theirs to ``registry``."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self._request_children: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+        self._stage_children: dict[str, Any] = {}
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
@@ -217,9 +224,12 @@ class SwitchMetrics:
     # -- typed helpers for the hot path (the lead wires them into switch/authorization) --------
     def observe_stage(self, stage: str, seconds: float) -> None:
         """One stage's duration; an unknown stage is a programming error, so it raises."""
-        if stage not in STAGES:
-            raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
-        self.stage_latency.labels(stage=stage).observe(seconds)
+        child = self._stage_children.get(stage)
+        if child is None:
+            if stage not in STAGES:
+                raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
+            child = self._stage_children[stage] = self.stage_latency.labels(stage=stage)
+        child.observe(seconds)
 
     def observe_batch(self, message_class: str, size: int) -> None:
         """The number of requests one ledger group commit carried."""
@@ -271,14 +281,32 @@ class SwitchMetrics:
         message_class: str,
         seconds: float,
     ) -> None:
-        self.requests.labels(
-            mti=mti_label(mti),
-            processing_code=processing_code_label(processing_code),
-            response_code=response_code_label(response_code),
-        ).inc()
-        self.latency.labels(
-            message_class=message_class if mti_label(mti) != OTHER else OTHER
-        ).observe(seconds)
+        # The labelled children are looked up once per label combination (bounded: every
+        # label is from a fixed set), not through prometheus-client's labels() per request.
+        children = self._request_children.get((mti, processing_code, response_code, message_class))
+        if children is None:
+            children = self._request_children_for(mti, processing_code, response_code,
+                                                  message_class)
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def _request_children_for(
+        self, mti: str, processing_code: str | None, response_code: str | None,
+        message_class: str,
+    ) -> tuple[Any, Any]:
+        children = (
+            self.requests.labels(
+                mti=mti_label(mti),
+                processing_code=processing_code_label(processing_code),
+                response_code=response_code_label(response_code),
+            ),
+            self.latency.labels(
+                message_class=message_class if mti_label(mti) != OTHER else OTHER
+            ),
+        )
+        if len(self._request_children) < request_children_cached_max:
+            self._request_children[(mti, processing_code, response_code, message_class)] = children
+        return children
 
     def protocol_error(self, kind: str) -> None:
         self.protocol_errors.labels(kind=kind if kind in ERROR_KINDS else OTHER).inc()

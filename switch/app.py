@@ -32,7 +32,8 @@ log = logging.getLogger("atm.app")
 # With NOTIFY invalidation the terminal registry cache only needs a safety-net expiry.
 TERMINAL_STATUS_TTL_NOTIFIED_S = 60.0
 
-EXTENSIONS = ("switch.authorization", "switch.networks")  # networks after authorization
+# networks after authorization; ops.install adds the database snapshot and pool gauges
+EXTENSIONS = ("switch.authorization", "switch.networks", "ops.install")
 BackgroundTask = Callable[..., Awaitable[None]]
 
 

@@ -28,6 +28,7 @@ def install(app: Any) -> Authorization:
         hsm=app.hsm,
         ledger=ledger,
         request_deadline_s=app.config.server.request_deadline_s,
+        metrics=getattr(app, "metrics", None),
     )
     service = Authorization(ctx)
     service.register(app.dispatcher)

@@ -85,8 +85,15 @@ class AdviceFlow:
                     elif decision.status in ("new", "repeat") and decision.response_code:
                         code = decision.response_code
                         decided_at = decision.created_at or received_at
+                        if decision.status == "new" and item.key.message_class == "0420":
+                            self._count_reversal(request)
                     break
             except DatabaseUnavailable:
                 pass
         fields = financial_fields(message, code, decided_at=decided_at, language=request.language)
         return await encode_answer(self._ctx.hsm, keys.tak, message, fields)
+
+    def _count_reversal(self, request: FinancialRequest) -> None:
+        metrics = self._ctx.metrics
+        if metrics is not None:
+            metrics.reversal(request.reversal_reason)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -177,8 +178,9 @@ def _key_order(key: MessageKey) -> tuple[str, str, str, str]:
 class AuthorizationBatches:
     """The two batchers and the void call, over one :class:`Database`."""
 
-    def __init__(self, db: Database, *, pin_tries_max: int) -> None:
+    def __init__(self, db: Database, *, pin_tries_max: int, metrics: Any = None) -> None:
         self._db = db
+        self._metrics = metrics  # ops.metrics.SwitchMetrics or None
         self._pin_tries_max = pin_tries_max
         settings: dict[str, int] = {
             "batch_size_max": batch_size_max,
@@ -234,8 +236,17 @@ class AuthorizationBatches:
         async def call(connection: asyncpg.Connection) -> list[asyncpg.Record]:
             return list(await connection.fetch(FINANCIAL_QUERY, *columns, tries_max))
 
-        rows = await self._db.run(call)
+        rows = await self._timed(call, "0200", len(batch))
         return _in_request_order(order, rows)
+
+    async def _timed(self, call: Any, message_class: str, size: int) -> list[asyncpg.Record]:
+        """One batch call, observed as one commit (stage ``ledger_commit``) of ``size``."""
+        started = time.perf_counter()
+        rows: list[asyncpg.Record] = await self._db.run(call)
+        if self._metrics is not None:
+            self._metrics.observe_stage("ledger_commit", time.perf_counter() - started)
+            self._metrics.observe_batch(message_class, size)
+        return rows
 
     async def _flush_advices(self, batch: Sequence[AdviceItem]) -> list[Decision | Exception]:
         order = sorted(
@@ -249,7 +260,7 @@ class AuthorizationBatches:
         async def call(connection: asyncpg.Connection) -> list[asyncpg.Record]:
             return list(await connection.fetch(ADVICE_QUERY, *columns))
 
-        rows = await self._db.run(call)
+        rows = await self._timed(call, "advice", len(batch))
         return _in_request_order(order, rows)
 
 

@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from typing import Final
 
@@ -228,7 +229,10 @@ class FinancialFlow:
         if card is not None and request.pin_block is not None and (
             code.rule is None or code.rule.needs_pin
         ):
+            started = time.perf_counter()
             pin, new_pin = await self._check_pin(request, card, keys, received_at, kind, static)
+            if ctx.metrics is not None:
+                ctx.metrics.observe_stage("hsm_pin", time.perf_counter() - started)
             if new_pin == "rejected":
                 static, new_pin = "05", None
         day = limit_day(received_at)

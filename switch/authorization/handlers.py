@@ -7,10 +7,12 @@ MAC: the dispatcher checks sign-on; field 41 must also be the signed-on terminal
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import trio
 
+from ops.metrics import DEFAULT_GROUP
 from switch.authorization.advice_flow import AdviceFlow
 from switch.authorization.answers import encode_answer, financial_fields
 from switch.authorization.context import AuthContext
@@ -74,11 +76,15 @@ class FinancialHandler:
         keys is checked once more under keys read afresh (a key exchange on another node whose
         NOTIFY has not arrived yet must not cost the terminal a 63)."""
         ctx = self._ctx
+        metrics = ctx.metrics
         for attempt in range(2):
             tak = keys.tak if keys is not None else None
+            started = time.perf_counter()
             try:
                 await verify_request_mac(ctx.hsm, tak, raw, message.fields)
             except Decline as decline:
+                if attempt == 1 and metrics is not None:
+                    metrics.mac_failure(DEFAULT_GROUP)
                 if attempt == 0:
                     self._keys.invalidate(request.key.terminal_id)
                     try:
@@ -88,6 +94,8 @@ class FinancialHandler:
                     else:
                         continue
                 return await self._unrecorded(message, tak, decline.outcome, request.language)
+            if metrics is not None:
+                metrics.observe_stage("hsm_mac", time.perf_counter() - started)
             assert keys is not None  # verify_request_mac refuses a missing TAK
             return keys
         raise AssertionError("unreachable")

@@ -51,7 +51,9 @@ class Authorization:
         self.ctx = ctx
         self.keys = KeyBook(ctx.db)
         self.cards = CardCache(ctx.db, ctx.config)
-        self.batches = AuthorizationBatches(ctx.db, pin_tries_max=ctx.config.pin_tries_max)
+        self.batches = AuthorizationBatches(
+            ctx.db, pin_tries_max=ctx.config.pin_tries_max, metrics=ctx.metrics
+        )
         replier = Replier(ctx)
         self.financial = FinancialFlow(
             ctx, self.cards, self.batches, FinancialPipeline(ctx, replier).authorize
