@@ -434,7 +434,9 @@ def _fast_encode(mti: str, fields: Mapping[str, str], with_mac: bool) -> bytes |
         text = "".join(parts)
     except (TypeError, KeyError):
         return None  # a value that is not a str, a key that changed while reading
-    if len(text) != shape.total or not text.isascii():
+    if not text.isascii():
+        return _encode_non_ascii(plan, mti, values)
+    if len(text) != shape.total:
         return None
     encoded = text.encode("ascii")
     required = shape.required
@@ -442,6 +444,35 @@ def _fast_encode(mti: str, fields: Mapping[str, str], with_mac: bool) -> bytes |
         return None
     return encoded
 
+
+
+def _encode_non_ascii(plan: _EncodePlan, mti: str, values: tuple[str, ...]) -> bytes | None:
+    """:func:`_fast_encode` when a UTF-8 field holds non-ASCII text: lengths count bytes."""
+    try:
+        head = mti.encode("ascii")
+        chunks = [
+            value.encode(spec.encoding) for value, spec in zip(values, plan.fields, strict=True)
+        ]
+    except UnicodeEncodeError:
+        return None
+    for value, spec in zip(values, plan.fields, strict=True):
+        if not value.isascii() and not content_ok(spec.key, value):
+            return None  # the class mask lets every non-ASCII byte pass
+    shape = plan.shapes.get(lengths := tuple(map(len, chunks)), _NO_ENCODE_SHAPE)
+    if shape is _NO_ENCODE_SHAPE:
+        shape = plan.shape(lengths)
+    if shape is None:
+        return None
+    parts = [head, plan.bitmap.encode("ascii"), *chunks]
+    for index, prefix in shape.inserts:
+        parts.insert(index, prefix.encode("ascii"))
+    encoded = b"".join(parts)
+    required = shape.required
+    if len(encoded) != shape.total or (
+        int.from_bytes(encoded.translate(_CLASS_MASKS), "big") & required != required
+    ):
+        return None
+    return encoded
 
 
 def encode(mti: str, fields: Mapping[str, str]) -> bytes:
