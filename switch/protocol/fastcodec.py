@@ -50,8 +50,11 @@ BITMAP_CHARS: Final = 16
 
 # Bounds on the caches: an attacker choosing bitmaps or lengths at random only
 # makes us rebuild entries (a few µs each), never grow memory without limit.
+# Plans per cache (decode by primary bitmap, by both bitmaps, encode by keys):
 plans_cached_max: Final = 2048
-shapes_per_plan_max: Final = 256
+# Shapes over all plans (~1.5 kB each: slices and a class mask as big as a message);
+# a real traffic mix needs a few hundred.
+shapes_cached_max: Final = 8192
 
 # ---------------------------------------------------------------------------
 # Character classes as bits: _CLASS_MASKS[byte] = the classes that byte belongs to.
@@ -176,6 +179,28 @@ def _bounded_put(cache: dict[Any, _T], key: Any, value: _T, limit: int) -> _T:
     return value
 
 
+class _ShapeBudget:
+    """Counts shapes over all plans; past :data:`shapes_cached_max` every cache starts over."""
+
+    count = 0
+
+    @classmethod
+    def put(cls, shapes: dict[Any, _T], key: Any, shape: _T) -> _T:
+        if cls.count >= shapes_cached_max:
+            forget_cached_plans()
+        cls.count += 1
+        shapes[key] = shape
+        return shape
+
+
+def forget_cached_plans() -> None:
+    """Drop every cached plan and shape (they are rebuilt on demand)."""
+    _primary_plans.clear()
+    _full_plans.clear()
+    _encode_plans.clear()
+    _ShapeBudget.count = 0
+
+
 # ---------------------------------------------------------------------------
 # Decoding.
 # ---------------------------------------------------------------------------
@@ -221,7 +246,7 @@ class _DecodePlan:
             required=int.from_bytes(required, "big"),
             slices=_tuple_getter(slices),
         )
-        return _bounded_put(self.shapes, lengths, shape, shapes_per_plan_max)
+        return _ShapeBudget.put(self.shapes, lengths, shape)
 
 
 _INVALID: Final = _DecodePlan((), (), 0, (), (), ())  # an unusable bitmap: the exact path
@@ -376,15 +401,15 @@ class _EncodePlan:
         for index, (spec, length) in enumerate(zip(self.fields, lengths, strict=True)):
             if spec.width:
                 if length > spec.max_len:
-                    return _bounded_put(self.shapes, lengths, None, shapes_per_plan_max)
+                    return _ShapeBudget.put(self.shapes, lengths, None)
                 # parts = [mti, bitmap, values...]; earlier inserts shift later ones by one
                 inserts.append((2 + index + len(inserts), f"{length:0{spec.width}d}"))
                 required += b"\x00" * spec.width
             elif length != spec.max_len:
-                return _bounded_put(self.shapes, lengths, None, shapes_per_plan_max)
+                return _ShapeBudget.put(self.shapes, lengths, None)
             required += bytes([spec.class_bit]) * length
         shape = _EncodeShape(len(required), int.from_bytes(required, "big"), tuple(inserts))
-        return _bounded_put(self.shapes, lengths, shape, shapes_per_plan_max)
+        return _ShapeBudget.put(self.shapes, lengths, shape)
 
 
 _encode_plans: dict[tuple[tuple[str, ...], bool], _EncodePlan | None] = {}

@@ -26,6 +26,7 @@ from switch.protocol.dialect import DATA_FIELDS, SPEC
 from switch.protocol.errors import MessageBuildError, MessageFormatError
 from switch.protocol.message import (
     decode_message,
+    encode_message,
     encode_message_async_mac,
     mac_input_of,
     mac_of,
@@ -315,3 +316,20 @@ def test_golden_messages_take_the_fast_path(golden: Any) -> None:
     # The speed claim holds for every golden shape, UTF-8 field 48 and secondary bitmaps too.
     assert fastcodec._fast_fields(golden.raw) is not None
     assert fastcodec._fast_encode(golden.mti, golden.fields, golden.macced) is not None
+
+
+def test_shapes_stay_bounded_under_many_lengths(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every new field-48 length is a new shape; the total over all plans stays under the bound.
+    monkeypatch.setattr(fastcodec, "shapes_cached_max", 50)
+    fastcodec.forget_cached_plans()
+    for length in range(300):
+        raw = encode_message("0200", {"11": "123456", "48": "A" * length})
+        assert decode_message(raw).fields["48"] == "A" * length
+        plans = {
+            id(plan): plan
+            for cache in (fastcodec._primary_plans, fastcodec._full_plans, fastcodec._encode_plans)
+            for plan in cache.values()
+            if plan is not None
+        }
+        assert sum(len(plan.shapes) for plan in plans.values()) <= 50
+    fastcodec.forget_cached_plans()
