@@ -439,13 +439,13 @@ def _encode_plan(keys: tuple[str, ...], with_mac: bool) -> _EncodePlan | None:
 
 def _fast_encode(mti: str, fields: Mapping[str, str], with_mac: bool) -> bytes | None:
     """The encoded message (without the MAC value when ``with_mac``), or None: exact path."""
-    keys = tuple(fields)
-    plan = _encode_plans.get((keys, with_mac), _NO_ENCODE_PLAN)
-    if plan is _NO_ENCODE_PLAN:
-        plan = _encode_plan(keys, with_mac)
-    if plan is None:
-        return None
     try:
+        keys = tuple(fields)
+        plan = _encode_plans.get((keys, with_mac), _NO_ENCODE_PLAN)
+        if plan is _NO_ENCODE_PLAN:
+            plan = _encode_plan(keys, with_mac)
+        if plan is None:
+            return None
         values = plan.values(fields)
         lengths = tuple(map(len, values))
         shape = plan.shapes.get(lengths, _NO_ENCODE_SHAPE)
@@ -457,8 +457,10 @@ def _fast_encode(mti: str, fields: Mapping[str, str], with_mac: bool) -> bytes |
         for index, prefix in shape.inserts:
             parts.insert(index, prefix)
         text = "".join(parts)
-    except (TypeError, KeyError):
-        return None  # a value that is not a str, a key that changed while reading
+    except Exception:
+        # A value that is not a str, a mapping that is not one...: the exact path raises
+        # what the previous codec raised.
+        return None
     if not text.isascii():
         return _encode_non_ascii(plan, mti, values)
     if len(text) != shape.total:
@@ -468,7 +470,6 @@ def _fast_encode(mti: str, fields: Mapping[str, str], with_mac: bool) -> bytes |
     if int.from_bytes(encoded.translate(_CLASS_MASKS), "big") & required != required:
         return None
     return encoded
-
 
 
 def _encode_non_ascii(plan: _EncodePlan, mti: str, values: tuple[str, ...]) -> bytes | None:

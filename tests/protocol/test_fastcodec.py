@@ -82,8 +82,10 @@ def assert_same_encode(mti: Any, fields: Mapping[Any, Any], mac: bool) -> tuple[
 
         return fake_mac
 
-    ours = outcome(fastcodec.encode_with_mac, mti, fields, recorder(0)) if mac else outcome(
-        fastcodec.encode, mti, fields
+    ours = (
+        outcome(fastcodec.encode_with_mac, mti, fields, recorder(0))
+        if mac
+        else outcome(fastcodec.encode, mti, fields)
     )
     theirs = outcome(reference_codec.encode_message, mti, fields, mac=recorder(1) if mac else None)
     assert ours == theirs
