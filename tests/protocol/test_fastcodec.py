@@ -202,6 +202,7 @@ def test_invalid_inputs_fail_identically(message: tuple[str, dict[str, str]], ma
         ("0200", {"011": "123456"}),
         ("0200", {"t": "0200"}),
         ("0200", {"2": ["1", "2"]}),
+        ("0200", [("11", "123456")]),
     ],
 )
 @pytest.mark.parametrize("mac", [False, True])
