@@ -55,6 +55,8 @@ class Dispatcher:
         self._network = network
         self._handlers: dict[str, Handler] = {}
         self._response_mac: ResponseMac | None = None
+        # Request MTIs whose registered handler keeps the request deadline itself.
+        self.self_timed_mtis: set[str] = set()
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
 
     def register(self, message_class: str, handler: Handler) -> None:
@@ -64,6 +66,11 @@ class Dispatcher:
         if message_class in self._handlers:
             raise ValueError(f"a handler for {message_class} is already registered")
         self._handlers[message_class] = handler
+
+    def mark_self_timed(self, mtis: frozenset[str]) -> None:
+        """The handlers of these MTIs answer within the request deadline on their own (they
+        run their own deadline and answer 91 inside it), so the server adds no scope."""
+        self.self_timed_mtis.update(mtis)
 
     def set_response_mac(self, provider: ResponseMac) -> None:
         """How the core MACs the answers it builds itself (``91``, ``12``, ``96``)."""

@@ -30,10 +30,14 @@ class Outbox:
     """Coalescing writer over a Trio stream (one per connection)."""
 
     def __init__(
-        self, stream: trio.abc.SendStream, *, write_timeout_s: float = WRITE_TIMEOUT_S
+        self, stream: trio.abc.SendStream, *, write_timeout_s: float | None = WRITE_TIMEOUT_S
     ) -> None:
+        """``write_timeout_s=None``: no cancel scope per write; the owner watches
+        :attr:`write_started_at` instead (the server's watchdog does, once for all
+        connections, which is far cheaper than a scope per response)."""
         self._stream = stream
         self._write_timeout_s = write_timeout_s
+        self.write_started_at: float | None = None
         self._queued: list[bytes] = []
         self._queued_seq = 0  # sequence number of the last frame queued
         self._flushed_seq = 0  # ... and of the last frame written
@@ -76,13 +80,23 @@ class Outbox:
             self._wake_waiters()
 
     async def _write(self, data: bytes) -> None:
-        with trio.move_on_after(self._write_timeout_s):
+        if self._write_timeout_s is None:
+            self.write_started_at = trio.current_time()
             try:
-                await self._stream.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                raise WriteFailed(f"peer gone: {type(exc).__name__}") from exc
+                await self._send(data)
+            finally:
+                self.write_started_at = None
+            return
+        with trio.move_on_after(self._write_timeout_s):
+            await self._send(data)
             return
         raise WriteFailed("write timeout")
+
+    async def _send(self, data: bytes) -> None:
+        try:
+            await self._stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise WriteFailed(f"peer gone: {type(exc).__name__}") from exc
 
     def _wake_waiters(self) -> None:
         flushed, self._flushed = self._flushed, trio.Event()

@@ -23,14 +23,14 @@ import errno
 import itertools
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from typing import Final, Protocol
 
 import trio
 
 from ops.metrics import SwitchMetrics
 from switch.config import ServerConfig
-from switch.outbox import Outbox, WriteFailed
+from switch.outbox import WRITE_TIMEOUT_S, Outbox, WriteFailed
 from switch.protocol.codes import NetworkCode, ResponseCode
 from switch.protocol.errors import FrameTooLarge, FramingError, MessageFormatError
 from switch.protocol.framing import FrameDecoder, encode_frame
@@ -48,6 +48,8 @@ FALLBACK_ANSWER_TIMEOUT_S: Final = 1.0
 # accept() errors that mean "out of resources": wait and retry instead of crashing.
 _ACCEPT_RETRY_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 ACCEPT_RETRY_SLEEP_S: Final = 0.1
+# How often the watchdog looks for idle connections and stuck writes.
+WATCHDOG_INTERVAL_S: Final = 0.5
 
 
 class RequestHandler(Protocol):
@@ -83,6 +85,10 @@ class SwitchServer:
         self.fatal_errors = fatal_errors
         self.addresses: list[tuple[str, int]] = []
         self.inflight_total = 0
+        # MTIs whose handler answers within request_deadline_s on its own (it says so through
+        # ``self_timed_mtis``): the server adds no cancel scope of its own for them.
+        # (A live view of the handler's set: extensions register after the server is built.)
+        self.self_timed_mtis: Set[str] = getattr(handler, "self_timed_mtis", frozenset())
         self._connections: set[_Connection] = set()
         self._ids = itertools.count(1)
         self._shutdown = trio.Event()
@@ -104,6 +110,7 @@ class SwitchServer:
         self.addresses = [_sockname(listener) for listener in listeners]
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as accepting:
+                accepting.start_soon(self._watchdog)
                 for listener in listeners:
                     accepting.start_soon(self._accept_loop, listener, connections)
                 log.info("listening", extra={"address": _format_address(self.addresses[0])})
@@ -113,6 +120,20 @@ class SwitchServer:
             for listener in listeners:
                 await trio.aclose_forcefully(listener)
             await self._drain(connections)
+
+    async def _watchdog(self) -> None:
+        """Idle and write timeouts for every connection, checked every ``WATCHDOG_INTERVAL_S``.
+
+        One task instead of a cancel scope per read and per write (a scope costs tens of
+        microseconds here, several per request; docs/performance.md): a connection idle past
+        ``idle_timeout_s`` stops reading and closes; one whose peer has not taken a response
+        for ``WRITE_TIMEOUT_S`` is aborted. Timeouts fire up to one interval late.
+        """
+        while True:
+            await trio.sleep(WATCHDOG_INTERVAL_S)
+            now = trio.current_time()
+            for connection in list(self._connections):
+                connection.check_timeouts(now)
 
     async def _drain(self, connections: trio.Nursery) -> None:
         log.info("draining", extra={"count": len(self._connections)})
@@ -198,7 +219,8 @@ class _Connection:
             max_bytes=self.config.frame_size_bytes_max, framing=self.config.framing
         )
         self._slots = trio.Semaphore(self.config.inflight_per_connection_max)
-        self._outbox = Outbox(stream)
+        self._outbox = Outbox(stream, write_timeout_s=None)  # the server's watchdog times writes
+        self.last_receive_at = trio.current_time()
         self._reader_scope = trio.CancelScope()
         self._tasks: trio.Nursery | None = None
 
@@ -245,15 +267,26 @@ class _Connection:
                 return
 
     async def _receive(self) -> bytes | bytearray:
-        """The next bytes, or b"" on close, reset or idle timeout."""
-        with trio.move_on_after(self.config.idle_timeout_s):
-            try:
-                return await self.stream.receive_some(RECEIVE_CHUNK_BYTES)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                return b""
-        self.server.metrics.protocol_error("idle_timeout")
-        log.info("idle timeout; closing", extra=self._log_extra())
-        return b""
+        """The next bytes, or b"" on close or reset (idle timeouts: :meth:`check_timeouts`)."""
+        try:
+            data = await self.stream.receive_some(RECEIVE_CHUNK_BYTES)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return b""
+        self.last_receive_at = trio.current_time()
+        return data
+
+    def check_timeouts(self, now: float) -> None:
+        """Called by the server's watchdog: idle connections close, stuck writers abort."""
+        started = self._outbox.write_started_at
+        if started is not None and now - started > WRITE_TIMEOUT_S:
+            self.server.metrics.protocol_error("write_timeout")
+            log.warning("write timeout; closing", extra=self._log_extra())
+            self.abort()
+            return
+        if not self.session.closing and now - self.last_receive_at > self.config.idle_timeout_s:
+            self.server.metrics.protocol_error("idle_timeout")
+            log.info("idle timeout; closing", extra=self._log_extra())
+            self.stop_reading("idle timeout")
 
     async def _serve_frame(self, frame: bytes, received_at: float) -> None:
         server = self.server
@@ -315,6 +348,9 @@ class _Connection:
             server.metrics.shed.inc()
             return await self._fallback(request, ResponseCode.UNAVAILABLE)
         try:
+            if request.mti in server.self_timed_mtis:
+                # The handler keeps this deadline itself (and answers 91 inside it).
+                return await handler.handle(request, raw, self.session)
             with trio.move_on_after(self.config.request_deadline_s):
                 return await handler.handle(request, raw, self.session)
         except server.fatal_errors:

@@ -31,6 +31,8 @@ from switch.netmgmt import Handler
 from switch.protocol.message import Message
 
 CARDS_CHANNEL = "atm_cards"
+# The financial handler keeps the request deadline itself (financial.py, advice_flow.py).
+SELF_TIMED_MTIS = frozenset({"0200", "0220", "0221", "0420", "0421"})
 TERMINALS_CHANNEL = "atm_terminals"
 
 
@@ -67,6 +69,9 @@ class Authorization:
         for message_class in ("0200", "0220", "0420"):
             dispatcher.register(message_class, self.handler)
         dispatcher.register("0800/161", self.key_exchange)
+        mark_self_timed = getattr(dispatcher, "mark_self_timed", None)
+        if mark_self_timed is not None:
+            mark_self_timed(SELF_TIMED_MTIS)
         set_response_mac = getattr(dispatcher, "set_response_mac", None)
         if set_response_mac is not None:
             set_response_mac(self.response_mac)
