@@ -75,7 +75,8 @@ class Notifications:
                 try:
                     await self._connect()
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
-                        trio.TooSlowError) as exc:
+                        asyncpg.exceptions.InternalClientError, trio.TooSlowError) as exc:
+                    # InternalClientError: e.g. no host of a multi-host DSN is writable yet.
                     log.warning("notification listener cannot connect: %s", type(exc).__name__)
                 else:
                     delay = reconnect_delay_min_s
