@@ -23,7 +23,7 @@ import errno
 import itertools
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, Protocol
 
 import trio
@@ -82,6 +82,10 @@ class SwitchServer:
         self.inflight_total_max = inflight_total_max
         self.fatal_errors = fatal_errors
         self.addresses: list[tuple[str, int]] = []
+        # How to listen; ``serve --reuse-port`` swaps in SO_REUSEPORT sockets (supervisor.py).
+        self.open_listeners: Callable[[], Awaitable[list[trio.SocketListener]]] = (
+            self._open_tcp_listeners
+        )
         self.inflight_total = 0
         self._connections: set[_Connection] = set()
         self._ids = itertools.count(1)
@@ -100,7 +104,7 @@ class SwitchServer:
         self, *, task_status: trio.TaskStatus[list[tuple[str, int]]] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Serve until :meth:`request_shutdown`; ``started(addresses)`` once listening."""
-        listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+        listeners = await self.open_listeners()
         self.addresses = [_sockname(listener) for listener in listeners]
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as accepting:
@@ -113,6 +117,9 @@ class SwitchServer:
             for listener in listeners:
                 await trio.aclose_forcefully(listener)
             await self._drain(connections)
+
+    async def _open_tcp_listeners(self) -> list[trio.SocketListener]:
+        return await trio.open_tcp_listeners(self.config.port, host=self.config.host)
 
     async def _drain(self, connections: trio.Nursery) -> None:
         log.info("draining", extra={"count": len(self._connections)})

@@ -1,0 +1,102 @@
+"""Scale-out tests run the real thing: ``atm-switch serve`` child processes (one or several
+workers), a real PostgreSQL, real TCP. This module starts and stops those processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+
+import psutil
+import trio
+
+startup_timeout_s = 90.0
+
+
+class ServeProcess:
+    """A running ``atm-switch serve`` (a single node, or a supervisor with its workers)."""
+
+    def __init__(self, process: trio.Process, address: tuple[str, int], metrics_port: int,
+                 stdout_rest: list[bytes]) -> None:
+        self.process = process
+        self.address = address
+        self.metrics_port = metrics_port
+        self.stdout_rest = stdout_rest
+
+    def children(self) -> list[psutil.Process]:
+        """The worker processes (for a supervisor); empty for a single node."""
+        return psutil.Process(self.process.pid).children()
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _read_line(stream: trio.abc.ReceiveStream) -> tuple[str, bytes]:
+    buffer = b""
+    with trio.fail_after(startup_timeout_s):
+        while b"\n" not in buffer:
+            chunk = await stream.receive_some(1024)
+            if not chunk:
+                raise RuntimeError("atm-switch serve exited before listening")
+            buffer += chunk
+    line, rest = buffer.split(b"\n", 1)
+    return line.decode(), rest
+
+
+@contextlib.asynccontextmanager
+async def serve_process(
+    data_dir: Path, dsn: str, *, workers: int = 1, port: int = 0, metrics_port: int | None = None,
+    extra_args: Sequence[str] = (), extra_env: Mapping[str, str] | None = None,
+    log_name: str = "serve.log",
+) -> AsyncIterator[ServeProcess]:
+    """Start ``atm-switch serve`` and wait for its one ``listening HOST:PORT`` line."""
+    metrics = free_port() if metrics_port is None else metrics_port
+    env = dict(os.environ, ATM_SWITCH_SERVER_REQUEST_DEADLINE_S="5",
+               ATM_SWITCH_SERVER_SHUTDOWN_GRACE_S="5", **(extra_env or {}))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "switch.cli", "serve", "--data-dir", str(data_dir), "--dsn", dsn,
+         "--port", str(port), "--metrics-port", str(metrics), "--workers", str(workers),
+         *extra_args],
+        stdout=subprocess.PIPE, stderr=(data_dir / log_name).open("ab"), env=env,
+        start_new_session=True,
+    )
+    rest: list[bytes] = []
+    try:
+        assert process.stdout is not None
+        line, tail = await _read_line(process.stdout)
+        assert line.startswith("listening "), line
+        rest.append(tail)
+        host, port_text = line.split(" ", 1)[1].rsplit(":", 1)
+
+        async def collect() -> None:
+            assert process.stdout is not None
+            while chunk := await process.stdout.receive_some(4096):
+                rest.append(chunk)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(collect)
+            yield ServeProcess(process, (host, int(port_text)), metrics, rest)
+            nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # orphaned workers, if any
