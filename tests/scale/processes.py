@@ -9,7 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import psutil
@@ -100,3 +100,34 @@ async def serve_process(
             await process.wait()
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)  # orphaned workers, if any
+
+
+@contextlib.contextmanager
+def cluster_root() -> Iterator[Path]:
+    """A directory for PostgreSQL data directories, outside pytest's tmp tree (pytest resets
+    /tmp/pytest-of-root to 0700 whenever any session starts, which locks the ``pgserver``
+    account out); every server started below it is stopped and it is removed at the end."""
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="atm-switch-ha-"))
+    try:
+        with stopped_afterwards(*[root / name for name in ("primary", "standby")]):
+            yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def stopped_afterwards(*pgdatas: Path) -> Iterator[None]:
+    """Whatever PostgreSQL servers run on these data directories are stopped at the end."""
+    from switch.db import replication
+
+    try:
+        yield
+    finally:
+        for pgdata in pgdatas:
+            with contextlib.suppress(replication.ReplicationError):
+                node = replication.Node(pgdata, 0)
+                if replication.is_running(node):
+                    replication.stop(node, "immediate")
