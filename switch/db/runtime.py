@@ -64,6 +64,11 @@ class Database:
     def pool(self) -> asyncpg.Pool:
         return self._pool
 
+    @property
+    def bridge(self) -> Bridge:
+        """The asyncio bridge, for code that keeps its own connection (the NOTIFY listener)."""
+        return self._bridge
+
     async def run(
         self,
         fn: Callable[..., Awaitable[T]],
