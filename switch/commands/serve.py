@@ -26,10 +26,12 @@ import trio
 
 from ops.logs import configure_logging
 from switch.app import SwitchApp
+from switch.cluster_sessions import ClusterSessions
 from switch.commands.common import CliError, add_dsn_flag
 from switch.config import Config, ConfigError
 from switch.db.embedded import EmbeddedDatabaseError, database_dsn
 from switch.db.migrate import migrate
+from switch.db.notifications import Notifications
 from switch.db.runtime import DatabaseUnavailable, open_database
 from switch.fdlimit import raise_open_file_limit
 from switch.supervisor import (
@@ -137,6 +139,7 @@ async def _run(config: Config, dsn: str, reuse_port: bool = False) -> None:
         await migrate(db)
         app = SwitchApp(config, db, hsm=_open_hsm(config))
         app.install_extensions()
+        _install_cluster_sessions(app, db)
         if reuse_port:
             server = config.server
             app.server.open_listeners = functools.partial(
@@ -153,6 +156,18 @@ async def _run(config: Config, dsn: str, reuse_port: bool = False) -> None:
                 host, port = addresses[0]
                 print(f"listening {host}:{port}", flush=True)
                 nursery.start_soon(_stop_on_signals, signals, app, nursery.cancel_scope)
+
+
+def _install_cluster_sessions(app: SwitchApp, db: Any) -> None:
+    """One connection per terminal across nodes (switch/cluster_sessions.py), on the app's
+    notification hub when it has one, else on a hub of our own."""
+    hub = getattr(app, "notifications", None)
+    if hub is None:
+        hub = Notifications(db)
+        app.add_background_task(hub.run)
+    cluster = ClusterSessions(db, app.sessions, hub)
+    app.network.on_sign_on = cluster.record_sign_on
+    app.add_background_task(cluster.run)
 
 
 async def _stop_on_signals(signals: Any, app: SwitchApp, everything: trio.CancelScope) -> None:
