@@ -34,6 +34,8 @@ from typing import Final
 
 import trio
 
+from switch.db.runtime import single_exception
+
 log = logging.getLogger("atm.supervisor")
 
 LISTEN_BACKLOG: Final = 4096
@@ -115,7 +117,20 @@ class Supervisor:
         return [w.process.pid for w in self.workers if w.process and w.process.returncode is None]
 
     async def run(self) -> None:
-        """Start every worker, announce, supervise until a signal has drained them all."""
+        """Start every worker, announce, supervise until a signal has drained them all.
+
+        A first-generation worker that never listens raises :class:`WorkerStartFailed`
+        (unwrapped from the nursery's exception group).
+        """
+        try:
+            await self._run()
+        except BaseExceptionGroup as group:
+            leaf = single_exception(group)
+            if leaf is None:
+                raise
+            raise leaf from None
+
+    async def _run(self) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._on_signals, signals, nursery.cancel_scope)

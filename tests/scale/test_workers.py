@@ -99,3 +99,20 @@ def test_reserved_socket_takes_no_connections() -> None:
         worker.close()
     finally:
         reserved.close()
+
+
+def test_supervisor_fails_fast_when_workers_cannot_start(tmp_path: Path) -> None:
+    """A worker that exits before listening (here: no PostgreSQL) is a configuration error:
+    the supervisor exits non-zero with one clear line instead of restarting forever."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "switch.cli", "serve", "--data-dir", str(tmp_path),
+         "--dsn", "postgresql://postgres@127.0.0.1:1/none", "--port", "0",
+         "--metrics-port", "0", "--workers", "2"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 2
+    assert "listening" not in done.stdout
+    assert "atm-switch: error: worker 0 exited with 2 before listening" in done.stderr
