@@ -1,14 +1,20 @@
 """Prometheus metrics of the switch, on a registry of their own (one per app).
 
 Label values are always from closed sets (known MTIs, processing codes, response
-codes, error kinds), never copied from the wire unchecked: junk cannot blow up
-the number of series.
+codes, error kinds, pipeline stages, terminal *groups*), never copied from the wire
+unchecked: junk cannot blow up the number of series. Terminal ids never become
+labels; ``terminal_group`` maps them onto a bounded set of groups.
+
+Gauges that come from the database (holds open, store-and-forward queue depth) are
+read from a snapshot refreshed in the background (``ops.metrics_snapshot``), never
+by a query per scrape.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -35,6 +41,27 @@ _KNOWN_MTIS: Final = frozenset(m.value for m in Mti)
 _KNOWN_RESPONSE_CODES: Final = frozenset(c.value for c in ResponseCode)
 OTHER: Final = "other"
 NONE: Final = "none"
+
+# Stages of one request whose latency is observed on their own (atm_stage_duration_seconds):
+# the HSM's MAC and PIN work, the wait for a ledger batch to start and its commit, and
+# writing the answer. A closed set: the dashboard and the recording rules name each one.
+STAGES: Final = (
+    "hsm_mac",
+    "hsm_pin",
+    "ledger_batch_wait",
+    "ledger_commit",
+    "answer",
+)
+# Group commits hold at most a few hundred requests; buckets in powers of two.
+BATCH_SIZE_BUCKETS: Final = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+# Reasons of a 0420 (spec 5.4); anything else counts as "other".
+REVERSAL_REASONS: Final = ("17", "22", "32", "68")
+KEY_EXCHANGE_RESULTS: Final = ("ok", "failed")
+MESSAGE_CLASSES: Final = ("0200", "0220", "0420", "advice")  # advice: a 0220/0420 batch
+# At most this many terminal groups get a label value of their own (the rest are "other"):
+# a typo in the configuration cannot create thousands of series.
+terminal_groups_max: Final = 64
+DEFAULT_GROUP: Final = "default"
 
 # Kinds of protocol error counted in atm_protocol_errors_total.
 ERROR_KINDS: Final = (
@@ -64,10 +91,38 @@ def response_code_label(code: str | None) -> str:
     return code if code in _KNOWN_RESPONSE_CODES else OTHER
 
 
+def terminal_group(terminal_id: str, prefixes: Mapping[str, str]) -> str:
+    """The group of a terminal: the value of the longest matching id prefix in ``prefixes``
+    (e.g. ``{"ATMBJ": "beijing"}``), else ``default``. Bounded by the configuration."""
+    best = ""
+    for prefix in prefixes:
+        if terminal_id.startswith(prefix) and len(prefix) > len(best):
+            best = prefix
+    return prefixes[best] if best else DEFAULT_GROUP
+
+
+def _bounded(value: str, allowed: tuple[str, ...]) -> str:
+    return value if value in allowed else OTHER
+
+
+def _pool_reader(stats: Callable[[], tuple[int, int, int]], index: int) -> Callable[[], float]:
+    def read() -> float:
+        return float(stats()[index])
+
+    return read
+
+
+# Label combinations of the request counters kept resolved (a junk processing code maps to
+# "other" but is a new key here, so the cache is bounded apart from the label sets).
+request_children_cached_max: Final = 4096
+
+
 class SwitchMetrics:
     """Every metric the switch core exports; other parts may add theirs to ``registry``."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self._request_children: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+        self._stage_children: dict[str, Any] = {}
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
@@ -109,6 +164,114 @@ class SwitchMetrics:
         self.signed_on = Gauge("atm_terminals_signed_on", "Terminals signed on now", registry=r)
         for kind in ERROR_KINDS:
             self.protocol_errors.labels(kind=kind)
+        self._add_operations_metrics(r)
+
+    def _add_operations_metrics(self, r: CollectorRegistry) -> None:
+        """What an operator watches beyond requests (issue 12): stages, batches, pool, links."""
+        self.stage_latency = Histogram(
+            "atm_stage_duration_seconds",
+            "Time spent in one stage of a request (HSM MAC/PIN, ledger batch wait/commit, answer)",
+            ["stage"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "atm_ledger_batch_size",
+            "Requests per ledger group commit, by message class",
+            ["message_class"],
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=r,
+        )
+        self.pool_connections = Gauge(
+            "atm_db_pool_connections",
+            "Database pool connections, by state (in_use, idle, max)",
+            ["state"],
+            registry=r,
+        )
+        self.reversals = Counter(
+            "atm_reversals", "Reversal advices (0420) recorded, by reason (field 39)", ["reason"],
+            registry=r,
+        )
+        self.key_exchanges = Counter(
+            "atm_key_exchanges",
+            "Key exchanges (0800/161), by terminal group and result",
+            ["terminal_group", "result"],
+            registry=r,
+        )
+        self.mac_failures = Counter(
+            "atm_mac_failures",
+            "Requests answered 63 because their MAC did not verify, by terminal group",
+            ["terminal_group"],
+            registry=r,
+        )
+        self.network_link_up = Gauge(
+            "atm_network_link_up",
+            "1 while the link to a card network is signed on, else 0",
+            ["network"],
+            registry=r,
+        )
+        # Created on first use: without TLS the series is absent, so the expiry alert is quiet.
+        self.tls_certificate_expiry: Gauge | None = None
+        for stage in STAGES:
+            self.stage_latency.labels(stage=stage)
+        for reason in (*REVERSAL_REASONS, OTHER):
+            self.reversals.labels(reason=reason)
+        self.mac_failures.labels(terminal_group=DEFAULT_GROUP)
+        for result in KEY_EXCHANGE_RESULTS:
+            self.key_exchanges.labels(terminal_group=DEFAULT_GROUP, result=result)
+        self._groups_seen: set[str] = {DEFAULT_GROUP}
+
+    # -- typed helpers for the hot path (the lead wires them into switch/authorization) --------
+    def observe_stage(self, stage: str, seconds: float) -> None:
+        """One stage's duration; an unknown stage is a programming error, so it raises."""
+        child = self._stage_children.get(stage)
+        if child is None:
+            if stage not in STAGES:
+                raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
+            child = self._stage_children[stage] = self.stage_latency.labels(stage=stage)
+        child.observe(seconds)
+
+    def observe_batch(self, message_class: str, size: int) -> None:
+        """The number of requests one ledger group commit carried."""
+        self.batch_size.labels(message_class=_bounded(message_class, MESSAGE_CLASSES)).observe(
+            size
+        )
+
+    def set_pool_stats(self, stats: Callable[[], tuple[int, int, int]]) -> None:
+        """``stats()`` returns (in use, idle, max); read at scrape time, no I/O allowed."""
+        for index, state in enumerate(("in_use", "idle", "max")):
+            self.pool_connections.labels(state=state).set_function(_pool_reader(stats, index))
+
+    def reversal(self, reason: str | None) -> None:
+        self.reversals.labels(reason=_bounded(reason or "", REVERSAL_REASONS)).inc()
+
+    def _group(self, group: str) -> str:
+        if group not in self._groups_seen and len(self._groups_seen) >= terminal_groups_max:
+            return OTHER
+        self._groups_seen.add(group)
+        return group
+
+    def key_exchange(self, group: str, ok: bool) -> None:
+        """``group`` comes from :func:`terminal_group`, never a raw terminal id."""
+        self.key_exchanges.labels(
+            terminal_group=self._group(group), result="ok" if ok else "failed"
+        ).inc()
+
+    def mac_failure(self, group: str) -> None:
+        self.mac_failures.labels(terminal_group=self._group(group)).inc()
+
+    def set_link_state(self, network: str, up: bool) -> None:
+        """Networks are configured, so their names are a bounded set."""
+        self.network_link_up.labels(network=network).set(1 if up else 0)
+
+    def set_tls_certificate_expiry(self, not_after_unix_s: float) -> None:
+        if self.tls_certificate_expiry is None:
+            self.tls_certificate_expiry = Gauge(
+                "atm_tls_certificate_expiry_timestamp_seconds",
+                "When the terminal listener's TLS certificate expires (Unix time)",
+                registry=self.registry,
+            )
+        self.tls_certificate_expiry.set(not_after_unix_s)
 
     def observe_request(
         self,
@@ -118,14 +281,32 @@ class SwitchMetrics:
         message_class: str,
         seconds: float,
     ) -> None:
-        self.requests.labels(
-            mti=mti_label(mti),
-            processing_code=processing_code_label(processing_code),
-            response_code=response_code_label(response_code),
-        ).inc()
-        self.latency.labels(
-            message_class=message_class if mti_label(mti) != OTHER else OTHER
-        ).observe(seconds)
+        # The labelled children are looked up once per label combination (bounded: every
+        # label is from a fixed set), not through prometheus-client's labels() per request.
+        children = self._request_children.get((mti, processing_code, response_code, message_class))
+        if children is None:
+            children = self._request_children_for(mti, processing_code, response_code,
+                                                  message_class)
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def _request_children_for(
+        self, mti: str, processing_code: str | None, response_code: str | None,
+        message_class: str,
+    ) -> tuple[Any, Any]:
+        children = (
+            self.requests.labels(
+                mti=mti_label(mti),
+                processing_code=processing_code_label(processing_code),
+                response_code=response_code_label(response_code),
+            ),
+            self.latency.labels(
+                message_class=message_class if mti_label(mti) != OTHER else OTHER
+            ),
+        )
+        if len(self._request_children) < request_children_cached_max:
+            self._request_children[(mti, processing_code, response_code, message_class)] = children
+        return children
 
     def protocol_error(self, kind: str) -> None:
         self.protocol_errors.labels(kind=kind if kind in ERROR_KINDS else OTHER).inc()

@@ -20,6 +20,7 @@ import trio
 from ops.http import serve_ops
 from ops.metrics import SwitchMetrics
 from switch.config import Config, ServerConfig
+from switch.db.notifications import Notifications
 from switch.db.runtime import Database
 from switch.dispatch import Dispatcher
 from switch.netmgmt import NetworkManagement, TerminalDirectory
@@ -28,7 +29,11 @@ from switch.session import SessionRegistry
 
 log = logging.getLogger("atm.app")
 
-EXTENSIONS = ("switch.authorization", "switch.networks")  # networks after authorization
+# With NOTIFY invalidation the terminal registry cache only needs a safety-net expiry.
+TERMINAL_STATUS_TTL_NOTIFIED_S = 60.0
+
+# networks after authorization; ops.install adds the database snapshot and pool gauges
+EXTENSIONS = ("switch.authorization", "switch.networks", "ops.install")
 BackgroundTask = Callable[..., Awaitable[None]]
 
 
@@ -50,7 +55,9 @@ class SwitchApp:
         self.ledger: Any = None
         self.metrics = metrics or SwitchMetrics()
         self.sessions = SessionRegistry()
-        self.terminals = TerminalDirectory(db)
+        # LISTEN/NOTIFY for cache invalidation; extensions subscribe while installing.
+        self.notifications = Notifications(db)
+        self.terminals = TerminalDirectory(db, cache_ttl_s=TERMINAL_STATUS_TTL_NOTIFIED_S)
         self.network = NetworkManagement(self.terminals, self.sessions)
         self.dispatcher = Dispatcher(self.network)
         self.server = SwitchServer(
@@ -99,6 +106,7 @@ class SwitchApp:
     ) -> None:
         """Serve until :meth:`request_shutdown`; ``started(addresses)`` once accepting."""
         async with trio.open_nursery() as nursery:
+            await nursery.start(self.notifications.run)
             for task in self._background:
                 if "task_status" in inspect.signature(task).parameters:
                     await nursery.start(task)

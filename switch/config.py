@@ -87,6 +87,9 @@ class AuthorizationConfig:
     withdrawal_max_minor: int = 250_000
     daily_withdrawal_max_minor: int = 2_000_000
     daily_withdrawal_count: int | None = None
+    # Spec 10 transfer limits (the withdrawal limits do not apply to transfers).
+    transfer_max_minor: int = 500_000
+    daily_transfer_max_minor: int = 5_000_000
     pin_tries_max: int = 3
     # Spec 5.5: duplicate keys are kept at least 48 hours.
     idempotency_retention_h: int = 48

@@ -94,6 +94,14 @@ class TerminalDirectory:
                 self._open_batch = None
             batch.done.set()
 
+    def invalidate(self, terminal_id: str) -> None:
+        """A NOTIFY said this terminal changed (enabled, disabled, keys)."""
+        self._cache.pop(terminal_id, None)
+
+    def clear(self) -> None:
+        """The NOTIFY listener lost its connection: trust nothing cached."""
+        self._cache.clear()
+
     def _remember(self, batch: _Batch) -> None:
         if len(self._cache) + len(batch.ids) > TERMINAL_CACHE_ENTRIES_MAX:
             self._cache.clear()

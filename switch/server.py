@@ -360,7 +360,12 @@ class _Connection:
 
 
 def _response_code(response: bytes | None) -> str | None:
-    return None if response is None else peek_field(response, "39")
+    """Field 39 of an answer: carried by the answer itself when its builder set it (no second
+    decode on the hot path), else read from the bytes."""
+    if response is None:
+        return None
+    code: str | None = getattr(response, "response_code", None)
+    return code if code is not None else peek_field(response, "39")
 
 
 def _sockname(listener: trio.SocketListener) -> tuple[str, int]:

@@ -3,6 +3,7 @@
     atm-sim run SCENARIO [--host H --port P] [--data-dir D] [--json]   scripted sessions
     atm-sim interactive --card TRACK2 [--host H --port P] [--tmk HEX]  screen + keypad here
     atm-sim balance [--data-dir D] [--json]                            balancing report
+    atm-sim export-ej --date YYYY-MM-DD [--data-dir D] [--out FILE]    one day's journal
     atm-sim scenarios                                                  bundled scenario names
 
 The switch must be running (``atm-switch serve``) with the terminal and cards loaded
@@ -40,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     balance = sub.add_parser("balance", help="balancing report: cassettes vs the host's view")
     balance.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
     balance.add_argument("--json", action="store_true")
+    export = sub.add_parser("export-ej", help="one UTC day of the electronic journal (JSON "
+                            "lines) for atm-switch reports reconcile --ej")
+    export.add_argument("--date", required=True, help="UTC date YYYY-MM-DD")
+    export.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    export.add_argument("--out", default=None, help="file to write (default: standard output)")
     sub.add_parser("scenarios", help="list the bundled scenarios")
     return parser
 
@@ -64,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _interactive(args)
         if args.command == "balance":
             return _balance(args)
+        if args.command == "export-ej":
+            return _export_ej(args)
         from terminals.scenarios.loader import bundled_scenarios
 
         print("\n".join(bundled_scenarios()))
@@ -143,6 +151,30 @@ def _balance(args: argparse.Namespace) -> int:
     else:
         print(describe_report(report))
     return 0 if report.balanced else 1
+
+
+def _export_ej(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from terminals.journal import JournalError, export_day
+
+    try:
+        day = dt.date.fromisoformat(args.date).isoformat()
+    except ValueError as exc:
+        raise SimError(f"--date must be a date like 2026-11-22, not {args.date!r}") from exc
+    journal = Path(args.data_dir) / "journal.jsonl"
+    if not journal.exists():
+        raise SimError(f"no journal in {args.data_dir}")
+    try:
+        records = export_day(journal, day)
+    except JournalError as exc:
+        raise SimError(f"cannot export the journal: {exc}") from exc
+    text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        Path(args.out).write_text(text, encoding="utf-8")
+    return 0
 
 
 def _interactive(args: argparse.Namespace) -> int:

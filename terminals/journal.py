@@ -126,6 +126,12 @@ def verify_journal(path: Path) -> int:
     return len(read_journal(path))
 
 
+def export_day(path: Path, day: str) -> list[dict[str, Any]]:
+    """The records of one UTC day (``YYYY-MM-DD``), for the host's reconciliation; the whole
+    chain is verified first, so an export never hides a tampered journal."""
+    return [record for record in read_journal(path) if str(record.get("at", ""))[:10] == day]
+
+
 def _tail_of(path: Path) -> tuple[int, str]:
     records = read_journal(path)
     if not records:

@@ -28,9 +28,13 @@ def install(app: Any) -> Authorization:
         hsm=app.hsm,
         ledger=ledger,
         request_deadline_s=app.config.server.request_deadline_s,
+        metrics=getattr(app, "metrics", None),
     )
     service = Authorization(ctx)
     service.register(app.dispatcher)
+    hub = getattr(app, "notifications", None)
+    if hub is not None:
+        service.subscribe(hub, getattr(app, "terminals", None))
     app.authorization = service
     add_task = getattr(app, "add_background_task", None)
     if add_task is not None:

@@ -13,6 +13,7 @@ from switch.db.runtime import Database
 from switch.hsm import Hsm
 
 if TYPE_CHECKING:
+    from ops.metrics import SwitchMetrics
     from switch.networks.acquiring import NetworkAcquirer
 
 
@@ -31,6 +32,8 @@ class AuthContext:
     clock: Callable[[], dt.datetime] = field(default=utc_now)
     # -- card-network hook: set by switch.networks.install when networks are configured.
     networks: NetworkAcquirer | None = None
+    # Operator metrics (docs/operations.md); None in tests that build the service alone.
+    metrics: SwitchMetrics | None = None
 
     @property
     def answer_reserve_s(self) -> float:

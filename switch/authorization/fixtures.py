@@ -22,6 +22,7 @@ from switch.authorization import audit
 from switch.authorization.issuing import CardAdminError, issuer_pvk, upsert_card
 from switch.authorization.limits import LimitsError
 from switch.db.runtime import Database
+from switch.emv.store import ChipDataError, load_card_chip, parse_emv_fixture
 from switch.hsm.errors import HsmError
 from switch.hsm.software import SoftwareHsm
 
@@ -171,11 +172,15 @@ async def _load_card(
     limits = entry.get("limits") or {}
     if not isinstance(limits, dict):
         raise FixtureError(f"{where}.limits must be an object")
+    try:  # Section 11: optional chip data, checked before anything is written.
+        emv = None if entry.get("emv") is None else parse_emv_fixture(entry["emv"])
+    except ChipDataError as exc:
+        raise FixtureError(f"{where}.{exc}") from exc
     try:
         verification = await hsm.pin_verification_data_test_mode(
             pvk=await issuer_pvk(db, hsm), pan=pan, pin=_text(entry, "pin", where)
         )
-        await upsert_card(
+        card, _ = await upsert_card(
             db,
             hsm,
             pan=pan,
@@ -186,5 +191,6 @@ async def _load_card(
             limits=limits,
             action="fixtures.card",
         )
+        await load_card_chip(db, hsm, card.card_id, emv)
     except (CardAdminError, LimitsError, HsmError) as exc:
         raise FixtureError(f"{where}: {exc}") from exc

@@ -81,7 +81,8 @@ def mini_statement(lines: Sequence[StatementLine]) -> str:
 
 def settlement_date(received_at: dt.datetime) -> str:
     """Field 15 (MMDD): the UTC day the switch received the request is its business day."""
-    return received_at.astimezone(dt.UTC).strftime("%m%d")
+    day = received_at.astimezone(dt.UTC)
+    return f"{day.month:02d}{day.day:02d}"
 
 
 def authorization_id(record_id: int) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ops.metrics import DEFAULT_GROUP
 from switch.authorization.context import AuthContext
 from switch.authorization.security import KeyBook, TerminalKeys
 from switch.db.runtime import DatabaseUnavailable
@@ -32,13 +33,19 @@ class KeyExchangeHandler:
         try:
             keys = await self._keys.load(terminal_id)
             if keys is None or not keys.tmk:
-                return self._answer(message, "96")
+                return self._counted(message, "96")
             tags = await self._exchange(keys, session)
         except DatabaseUnavailable:
-            return self._answer(message, "91")
+            return self._counted(message, "91")
         except HsmError:
-            return self._answer(message, "96")
-        return self._answer(message, "00", {"48": encode_tags(tags)})
+            return self._counted(message, "96")
+        return self._counted(message, "00", {"48": encode_tags(tags)})
+
+    def _counted(self, message: Message, code: str, extra: dict[str, str] | None = None) -> bytes:
+        metrics = self._ctx.metrics
+        if metrics is not None:
+            metrics.key_exchange(DEFAULT_GROUP, code == "00")
+        return self._answer(message, code, extra)
 
     async def _exchange(self, keys: TerminalKeys, session: Any) -> dict[str, str]:
         issued = await self._ctx.hsm.issue_terminal_working_keys(keys.tmk)

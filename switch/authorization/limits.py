@@ -1,8 +1,9 @@
 """Card limits (spec 6): defaults from the configuration, per-card overrides in ``cards.limits``.
 
-Only withdrawals are limited in this version (the spec defines withdrawal limits only). The
-per-transaction check is here; the daily checks run inside the ledger hold (``DailyLimit``) so
-that they are counted atomically with the hold and given back on release.
+Withdrawals (spec 6) and transfers (spec 10) have a per-transaction and a daily maximum; the
+withdrawal limits do not apply to transfers. The per-transaction checks are here; the daily
+checks run inside the batch's ledger calls (``DailyLimit``) so that they are counted
+atomically with the hold or transfer and given back on release or reversal.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from typing import Any
 from switch.authorization.outcomes import Decline, Outcome
 from switch.config import AuthorizationConfig
 
-LIMIT_KEYS = ("withdrawal_max", "daily_withdrawal_max", "daily_withdrawal_count")
+LIMIT_KEYS = (
+    "withdrawal_max",
+    "daily_withdrawal_max",
+    "daily_withdrawal_count",
+    "transfer_max",
+    "daily_transfer_max",
+)
 
 
 class LimitsError(ValueError):
@@ -27,6 +34,8 @@ class CardLimits:
     withdrawal_max: int | None
     daily_withdrawal_max: int | None
     daily_withdrawal_count: int | None
+    transfer_max: int | None
+    daily_transfer_max: int | None
 
 
 def _limit_value(key: str, value: Any) -> int | None:
@@ -51,6 +60,8 @@ def effective_limits(config: AuthorizationConfig, overrides: Mapping[str, Any]) 
         "withdrawal_max": config.withdrawal_max_minor,
         "daily_withdrawal_max": config.daily_withdrawal_max_minor,
         "daily_withdrawal_count": config.daily_withdrawal_count,
+        "transfer_max": config.transfer_max_minor,
+        "daily_transfer_max": config.daily_transfer_max_minor,
     }
     values.update(validate_limits(overrides))
     return CardLimits(**values)
@@ -60,6 +71,12 @@ def check_per_transaction(limits: CardLimits, amount_minor: int) -> None:
     """``61`` when one withdrawal is above the card's per-transaction maximum."""
     if limits.withdrawal_max is not None and amount_minor > limits.withdrawal_max:
         raise Decline(Outcome.AMOUNT_LIMIT_EXCEEDED, "per-transaction withdrawal limit")
+
+
+def check_per_transfer(limits: CardLimits, amount_minor: int) -> None:
+    """``61`` when one transfer is above the card's ``transfer_max`` (spec 10)."""
+    if limits.transfer_max is not None and amount_minor > limits.transfer_max:
+        raise Decline(Outcome.AMOUNT_LIMIT_EXCEEDED, "per-transaction transfer limit")
 
 
 def limit_day(received_at: dt.datetime) -> dt.date:

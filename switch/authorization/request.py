@@ -66,6 +66,7 @@ class FinancialRequest:
     original: OriginalData | None
     actual_amount_minor: int | None  # field 95 of a partial reversal
     reversal_reason: str | None
+    rrn: str | None = None  # field 37, kept for reports
 
     @property
     def language(self) -> str | None:
@@ -195,6 +196,7 @@ def parse_request(mti: str, fields: Mapping[str, str]) -> FinancialRequest:
         original=_original(fields) if is_advice else None,
         actual_amount_minor=_actual_amount(fields) if message_class == "0420" else None,
         reversal_reason=fields.get("39") if message_class == "0420" else None,
+        rrn=fields.get("37"),
     )
     if not is_advice:
         _check_fields_for_type(parsed)

@@ -1,8 +1,8 @@
 """Terminal keys (LMK handles) and the MAC of spec 8: verify requests, MAC responses.
 
-The last TAK read for each terminal is remembered so a ``91`` can still be MAC'd while
-PostgreSQL is down; every request reads the keys again (a key exchange on another node must
-take effect at once), the memory is only a fallback.
+Keys are cached per terminal and dropped by ``NOTIFY`` (a key exchange on another node takes
+effect at once); the last TAK read for each terminal is also remembered apart so a ``91`` can
+still be MAC'd while PostgreSQL is down.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from switch.hsm.errors import MacVerificationFailed
 from switch.protocol.errors import MessageFormatError
 from switch.protocol.message import encode_message, encode_message_async_mac, mac_input_of, mac_of
 
-# Where a connection's session keeps its terminal's keys.
-SESSION_KEYS = "authorization.keys"
 # Bounded: one entry per terminal seen recently.
 remembered_keys_max = 50_000
 
@@ -35,22 +33,22 @@ class TerminalKeys:
 
 
 class KeyBook:
-    """Reads terminal keys from ``terminal_keys``; remembers the last read as a fallback."""
+    """Terminal keys by terminal id, cached until a ``NOTIFY`` on ``atm_terminals`` (key
+    exchange on any node, the ``keys`` CLI, a disabled terminal) or a listener reset drops
+    them; the last keys read are also remembered apart, so a ``91`` can still be MAC'd while
+    PostgreSQL is down."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._cached: dict[str, TerminalKeys | None] = {}
+        self._generation = 0
         self._last: OrderedDict[str, TerminalKeys] = OrderedDict()
 
     async def load(self, terminal_id: str, session: Any = None) -> TerminalKeys | None:
-        """Current keys; when PostgreSQL is down, the last known keys (or re-raise).
-
-        With a ``session`` the keys read for it are kept on it: keys change only through a key
-        exchange, which happens on the terminal's own connection and updates the session.
-        """
-        attributes = getattr(session, "attributes", None)
-        if attributes is not None and SESSION_KEYS in attributes:
-            cached: TerminalKeys = attributes[SESSION_KEYS]
-            return cached
+        """Current keys; when PostgreSQL is down, the last known keys (or re-raise)."""
+        if terminal_id in self._cached:
+            return self._cached[terminal_id]
+        generation = self._generation
         try:
             row = await self._db.fetchrow(
                 "SELECT terminal_id, key_type, tmk, tpk, tak FROM terminal_keys"
@@ -62,21 +60,39 @@ class KeyBook:
             if remembered is None:
                 raise
             return remembered
-        if row is None:
+        keys = None
+        if row is not None:
+            keys = TerminalKeys(
+                row["terminal_id"], row["key_type"], row["tmk"], row["tpk"], row["tak"]
+            )
+            self._remember_last(keys)
+        else:
             self._last.pop(terminal_id, None)
-            return None
-        keys = TerminalKeys(row["terminal_id"], row["key_type"], row["tmk"], row["tpk"], row["tak"])
-        self.remember(keys, session)
+        if generation == self._generation:
+            if len(self._cached) >= remembered_keys_max:
+                self._cached.clear()
+            self._cached[terminal_id] = keys
         return keys
 
     def remember(self, keys: TerminalKeys, session: Any = None) -> None:
-        attributes = getattr(session, "attributes", None)
-        if attributes is not None:
-            attributes[SESSION_KEYS] = keys
+        """Keys this process just wrote (key exchange): used at once, before the NOTIFY."""
+        self._generation += 1
+        self._cached[keys.terminal_id] = keys
+        self._remember_last(keys)
+
+    def _remember_last(self, keys: TerminalKeys) -> None:
         self._last[keys.terminal_id] = keys
         self._last.move_to_end(keys.terminal_id)
         while len(self._last) > remembered_keys_max:
             self._last.popitem(last=False)
+
+    def invalidate(self, terminal_id: str) -> None:
+        self._generation += 1
+        self._cached.pop(terminal_id, None)
+
+    def clear(self) -> None:
+        self._generation += 1
+        self._cached.clear()
 
     def remembered(self, terminal_id: str) -> TerminalKeys | None:
         return self._last.get(terminal_id)

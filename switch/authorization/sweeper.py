@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -54,13 +55,22 @@ def _hold_key(ctx: AuthContext, key: MessageKey) -> str:
 
 
 async def run_sweeper(
-    ctx: AuthContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ctx: AuthContext,
+    *,
+    retry_voids: Callable[[], Awaitable[int]] | None = None,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Sweep every ``sweep_interval_s`` forever; PostgreSQL outages are waited out."""
+    """Sweep every ``sweep_interval_s`` forever; PostgreSQL outages are waited out.
+
+    ``retry_voids`` records the ``91``s whose void could not reach PostgreSQL (spec 5.6): it
+    runs before the hold expiry sweep, so a voided hold is released, never presumed dispensed.
+    """
     task_status.started()
     while True:
         try:
+            voided = await retry_voids() if retry_voids is not None else 0
             counts = await sweep_once(ctx)
+            counts["voids_retried"] = voided
             if any(counts.values()):
                 log.info("authorization sweep", extra={"counts": counts})
         except InvariantViolation:

@@ -95,7 +95,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 def _add_key_attributes(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--usage", required=True, help="TR-31 key usage: P0, M3, M6, K0, V1, V2, C0, B0, D0"
+        "--usage", required=True, help="TR-31 key usage: P0, M3, M6, K0, V1, V2, C0, B0, D0, E0"
     )
     parser.add_argument(
         "--algorithm", choices=("T", "A"), default="T", help="T = TDES (default), A = AES"

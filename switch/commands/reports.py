@@ -1,4 +1,5 @@
-"""``atm-switch reports``: the audit log, reversals of unknown originals, daily reconciliation."""
+"""``atm-switch reports``: the audit log, reversals of unknown originals, daily reconciliation;
+``daily`` and ``reconcile`` (issue 12) live in ``switch/commands/ops_reports.py``."""
 
 from __future__ import annotations
 
@@ -41,6 +42,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     add_dsn_flag(recon)
     add_json_flag(recon)
     recon.set_defaults(handler=_reconciliation)
+    from switch.commands import ops_reports
+
+    ops_reports.register(sub, common)
 
 
 def _audit(args: argparse.Namespace, config: Config) -> int:

@@ -45,6 +45,10 @@ _TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.ConnectionFailureError,
+    # A connection lost mid-statement surfaces as these (e.g. the backend terminated or
+    # PostgreSQL killed under load): the answer is 91, never 96 (issue 10).
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.QueryCanceledError,
 )
 _CONNECT_ERRORS: tuple[type[BaseException], ...] = (*_TRANSIENT_ERRORS, trio.TooSlowError)
 

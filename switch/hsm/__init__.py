@@ -11,6 +11,7 @@ from __future__ import annotations
 from switch.config import Config
 from switch.hsm.errors import (
     CardDataError,
+    CryptogramFailed,
     CvvVerificationFailed,
     HsmError,
     KeyHandleError,
@@ -41,6 +42,7 @@ def open_hsm(config: Config) -> SoftwareHsm:
 
 __all__ = [
     "CardDataError",
+    "CryptogramFailed",
     "CvvVerificationFailed",
     "Hsm",
     "HsmError",

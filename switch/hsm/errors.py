@@ -41,6 +41,13 @@ class MacVerificationFailed(HsmError):
     """The MAC does not match the data under the given key."""
 
 
+class CryptogramFailed(HsmError):
+    """An EMV application cryptogram (ARQC) does not verify under the card's derived key.
+
+    Like the PIN and MAC failures, it never says why (wrong key, PAN, PSN, ATC or data).
+    """
+
+
 class CvvVerificationFailed(HsmError):
     """The card verification value does not match."""
 

@@ -7,6 +7,7 @@ components of a newly generated terminal master key.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from switch.hsm.errors import KeyMaterialError, KeyUsageError
@@ -14,6 +15,7 @@ from switch.hsm.key_usage import (
     MODES_DECRYPT,
     MODES_ENCRYPT,
     NARROWER_MODES,
+    NEVER_EXPORTABLE_USAGES,
     check_new_key,
     require,
     rule_for,
@@ -46,6 +48,7 @@ def new_header(
     chosen = rule.default_mode if mode is None else mode
     if chosen not in rule.modes:
         raise KeyUsageError(f"usage {usage} does not allow mode of use {chosen!r}")
+    exportable = exportable and usage not in NEVER_EXPORTABLE_USAGES
     return Tr31Header("D", usage, algorithm, chosen, "00", "E" if exportable else "N")
 
 
@@ -133,4 +136,6 @@ def import_block(store: KeyStore, block: str, kek: ClearKey) -> str:
     rule = check_new_key(header.key_usage, header.algorithm, len(key))
     if header.mode_of_use not in rule.modes:
         raise KeyUsageError(f"usage {header.key_usage} does not allow mode {header.mode_of_use!r}")
+    if header.key_usage in NEVER_EXPORTABLE_USAGES:
+        header = dataclasses.replace(header, exportability="N")
     return store.wrap(header, key)

@@ -35,7 +35,12 @@ USAGE_RULES: dict[str, UsageRule] = {
     "C0": _rule("card verification key (CVV)", "T", "C", "CGV"),
     "B0": _rule("DUKPT base derivation key", "TA", "X", "X"),
     "D0": _rule("data encryption key", "TA", "B", "BED"),
+    "E0": _rule("EMV issuer master key, application cryptograms (IMK-AC)", "T", "X", "X"),
 }
+
+# Usages stored non-exportable whatever a caller or an imported block asks: an issuer master
+# key derives every card's keys, so a copy outside the HSM would let anyone mint cryptograms.
+NEVER_EXPORTABLE_USAGES = frozenset({"E0"})
 
 # Modes that allow each kind of operation.
 MODES_DECRYPT = frozenset("BD")

@@ -102,6 +102,22 @@ class Hsm(Protocol):
         self, *, cvk: str, pan: str, expiry: str, service_code: str, cvv: str
     ) -> None: ...
 
+    async def verify_arqc(
+        self, *, imk_ac: str, pan: str, psn: str, atc: int, data: bytes, arqc: bytes
+    ) -> None: ...
+
+    async def generate_arpc(
+        self,
+        *,
+        imk_ac: str,
+        pan: str,
+        psn: str,
+        atc: int,
+        data: bytes,
+        arqc: bytes,
+        response_code: str,
+    ) -> bytes: ...
+
     async def pan_lookup_hash(self, pan: str) -> str: ...
 
     async def encrypt_pan(self, pan: str) -> str: ...

@@ -14,8 +14,8 @@ import hmac
 import secrets
 from collections.abc import Sequence
 
+from switch.hsm import emv_ops, pin_ops
 from switch.hsm import key_management as km
-from switch.hsm import pin_ops
 from switch.hsm.card_data import CardDataProtector
 from switch.hsm.errors import (
     CvvVerificationFailed,
@@ -376,6 +376,38 @@ class SoftwareHsm:
         expected = self._cvv(cvk, pan, expiry, service_code, MODES_VERIFY)
         if not hmac.compare_digest(expected.encode(), str(cvv).encode("ascii", "replace")):
             raise CvvVerificationFailed("CVV verification failed")
+
+    # -- EMV chip cryptograms (ATM_HOST_SPEC section 11; switch/hsm/emv_ops.py) -------------
+
+    async def verify_arqc(
+        self, *, imk_ac: str, pan: str, psn: str, atc: int, data: bytes, arqc: bytes
+    ) -> None:
+        """Raise ``CryptogramFailed`` unless ``arqc`` is the card's ARQC over ``data``.
+
+        ``imk_ac``: an ``E0`` handle; MK-AC by option A from ``pan`` (all digits) and
+        ``psn`` (2 digits), SK-AC by the common session key from ``atc`` (0-65535).
+        """
+        emv_ops.verify_arqc(self._store, imk_ac, pan, psn, atc, data, arqc)
+
+    async def generate_arpc(
+        self,
+        *,
+        imk_ac: str,
+        pan: str,
+        psn: str,
+        atc: int,
+        data: bytes,
+        arqc: bytes,
+        response_code: str,
+    ) -> bytes:
+        """ARPC method 1 (8 bytes) over the ARC of ``response_code`` (``"00"`` -> 3030).
+
+        The ARQC is verified again first (``CryptogramFailed`` otherwise): an ARPC is
+        never issued for a cryptogram the issuer has not checked.
+        """
+        return emv_ops.arpc_for_verified_arqc(
+            self._store, imk_ac, pan, psn, atc, data, arqc, response_code
+        )
 
     # -- card data at rest ------------------------------------------------------------------
 

@@ -86,6 +86,7 @@ SPEC: Final[dict[str, dict[str, Any]]] = {
     "15": _fixed(4, "n", "clear", "Settlement date MMDD"),
     "18": _fixed(4, "n", "clear", "Merchant type"),
     "22": _fixed(3, "n", "clear", "POS entry mode"),
+    "23": _fixed(3, "n", "clear", "PAN sequence number, 0 + the 2-digit PSN (section 11)"),
     "32": _variable(2, 11, "n", "clear", "Acquiring institution id"),
     "35": _variable(2, 37, "z", "track2", "Track 2"),
     "37": _fixed(12, "an", "clear", "Retrieval reference number"),
@@ -98,7 +99,9 @@ SPEC: Final[dict[str, dict[str, Any]]] = {
     "49": _fixed(3, "n", "clear", "Currency code"),
     "52": _fixed(16, "hex", "wipe", "PIN block, 16 hex"),
     "54": _variable(3, 120, "an", "clear", "Additional amounts"),
-    "55": _variable(3, 510, "hex", "wipe", "ICC data, hex (unused in v1)"),
+    # Section 11: BER-TLV (switch/emv/tlv.py) as hex, the LLL counting hex characters; wiped
+    # in logs (it carries track 2 equivalent data and cryptograms of the card).
+    "55": _variable(3, 510, "hex", "wipe", "ICC data, BER-TLV as upper-case hex"),
     "64": _fixed(16, "hex", "wipe", "MAC, 16 hex"),
     "70": _fixed(3, "n", "clear", "Network management code"),
     "90": _fixed(42, "n", "clear", "Original data elements"),

@@ -1,5 +1,11 @@
 """Decode and encode whole messages of the dialect, and the typed :class:`Message` view.
 
+The public entry points every layer uses. Since issue 10 they run on the table-driven
+codec (:mod:`switch.protocol.fastcodec`, a few µs a message); its exact fallback
+(:mod:`switch.protocol.codec_fallback`) keeps the behaviour of the pyiso8583-based
+codec this module used to hold (:mod:`switch.protocol.reference_codec`, now used by
+the tests as the independent cross-check) for every input:
+
 Decoding is strict where pyiso8583 is lenient (it checks lengths, not characters):
 upper-case hex bitmaps, digit-only length prefixes, each field's character class
 (:data:`switch.protocol.dialect.SPEC` ``content``), only fields of the dialect,
@@ -10,187 +16,32 @@ salvage, so the server can answer ``30``.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from types import MappingProxyType
-from typing import Final, NoReturn
+from collections.abc import Mapping
 
-import iso8583
+from switch.protocol import fastcodec
+from switch.protocol.codec_fallback import salvage_fields
+from switch.protocol.fastcodec import AsyncMacFunction, MacFunction
+from switch.protocol.message_view import Message
 
-from switch.protocol.codes import (
-    MessageClass,
-    NetworkCode,
-    TransactionType,
-    message_class,
-    mti_is_repeat,
-)
-from switch.protocol.dialect import (
-    DATA_FIELDS,
-    MAC_FIELD_PRIMARY,
-    MAC_FIELD_SECONDARY,
-    MAC_LENGTH_CHARS,
-    SPEC,
-    content_ok,
-    mac_field_for,
-)
-from switch.protocol.errors import MessageBuildError, MessageFormatError
-from switch.protocol.field48 import decode_tags
+__all__ = [
+    "AsyncMacFunction",
+    "MacFunction",
+    "Message",
+    "decode_message",
+    "encode_message",
+    "encode_message_async_mac",
+    "mac_input_of",
+    "mac_of",
+    "peek_field",
+    "salvage_fields",
+]
 
-MTI_BYTES: Final = 4
-BITMAP_CHARS: Final = 16
-_HEX_UPPER: Final = frozenset(b"0123456789ABCDEF")
-_MAC_PLACEHOLDER: Final = "0" * MAC_LENGTH_CHARS
+#: Decode one message (the frame payload, without the length prefix).
+decode_message = fastcodec.decode
 
-MacFunction = Callable[[bytes], str]
-AsyncMacFunction = Callable[[bytes], Awaitable[str]]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Message:
-    """A decoded message: the MTI and its fields keyed like pyiso8583 (``"2"`` .. ``"128"``).
-
-    Bitmaps are not kept: they follow from the fields. Properties give typed access
-    to the fields every layer needs; they return None when the field is absent.
-    """
-
-    mti: str
-    fields: Mapping[str, str]
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.fields, MappingProxyType):
-            object.__setattr__(self, "fields", MappingProxyType(dict(self.fields)))
-
-    def get(self, field: str) -> str | None:
-        return self.fields.get(field)
-
-    @property
-    def message_class(self) -> MessageClass | None:
-        return message_class(self.mti)
-
-    @property
-    def is_repeat(self) -> bool:
-        return mti_is_repeat(self.mti)
-
-    @property
-    def stan(self) -> str | None:
-        return self.fields.get("11")
-
-    @property
-    def terminal_id(self) -> str | None:
-        """Field 41 without its right space padding (ans8 is fixed length)."""
-        value = self.fields.get("41")
-        return None if value is None else value.rstrip(" ")
-
-    @property
-    def processing_code(self) -> str | None:
-        return self.fields.get("3")
-
-    @property
-    def transaction_type(self) -> TransactionType | None:
-        code = self.fields.get("3")
-        if code is None:
-            return None
-        try:
-            return TransactionType(code[:2])
-        except ValueError:
-            return None
-
-    @property
-    def amount_minor(self) -> int | None:
-        value = self.fields.get("4")
-        return None if value is None else int(value)
-
-    @property
-    def response_code(self) -> str | None:
-        return self.fields.get("39")
-
-    @property
-    def network_code(self) -> NetworkCode | None:
-        value = self.fields.get("70")
-        if value is None:
-            return None
-        try:
-            return NetworkCode(value)
-        except ValueError:
-            return None
-
-    @property
-    def transmission_datetime(self) -> str | None:
-        return self.fields.get("7")
-
-    @property
-    def acquirer_id(self) -> str | None:
-        return self.fields.get("32")
-
-    @property
-    def rrn(self) -> str | None:
-        return self.fields.get("37")
-
-    @property
-    def currency(self) -> str | None:
-        return self.fields.get("49")
-
-    @property
-    def pan(self) -> str | None:
-        """Field 2, or the PAN part of track 2 (field 35) when 2 is absent."""
-        pan = self.fields.get("2")
-        if pan is not None:
-            return pan
-        track2 = self.fields.get("35")
-        if track2 is None:
-            return None
-        for separator in ("=", "D"):
-            if separator in track2:
-                return track2.split(separator, 1)[0]
-        return None
-
-    @property
-    def mac_field(self) -> str | None:
-        for field in (MAC_FIELD_SECONDARY, MAC_FIELD_PRIMARY):
-            if field in self.fields:
-                return field
-        return None
-
-    @property
-    def mac(self) -> str | None:
-        field = self.mac_field
-        return None if field is None else self.fields[field]
-
-    def tags(self) -> dict[str, str]:
-        """Field 48 split into tags (empty when absent); malformed -> MessageFormatError."""
-        value = self.fields.get("48")
-        if value is None:
-            return {}
-        try:
-            return decode_tags(value)
-        except MessageFormatError as exc:
-            raise MessageFormatError(exc.reason, mti=self.mti, stan=self.stan, field="48") from None
-
-
-def decode_message(data: bytes) -> Message:
-    """Decode one message (the frame payload, without the length prefix)."""
-    if not isinstance(data, (bytes, bytearray)):
-        raise TypeError(f"message must be bytes, not {type(data).__name__}")
-    mti = _read_mti(data)
-    if mti is None:
-        raise MessageFormatError("MTI is not 4 digits")
-    numbers = _bitmap_fields(data)
-    if numbers is None:
-        _raise_salvaged(data, "bitmap is not upper-case hex, or a secondary bitmap is empty")
-    unknown = sorted(numbers - DATA_FIELDS)
-    if unknown:
-        _raise_salvaged(data, f"fields outside the dialect: {unknown}")
-    try:
-        decoded, encoded = iso8583.decode(data, SPEC)
-    except iso8583.DecodeError as exc:
-        _raise_salvaged(data, exc.msg, exc.field)
-    fields = {key: value for key, value in decoded.items() if key not in ("t", "p", "1", "h")}
-    bad = _first_invalid_field(fields, encoded)
-    if bad is not None:
-        _raise_salvaged(data, "invalid characters or length prefix", bad)
-    if not _mac_placement_ok(fields):
-        _raise_salvaged(data, "MAC must be field 64 without a secondary bitmap, else 128", "128")
-    return Message(mti, MappingProxyType(fields))
+#: One field of an encoded message, reading no further than needed (None if absent or
+#: invalid); the server uses it to label metrics by field 39.
+peek_field = fastcodec.peek_field
 
 
 def encode_message(mti: str, fields: Mapping[str, str], *, mac: MacFunction | None = None) -> bytes:
@@ -199,183 +50,24 @@ def encode_message(mti: str, fields: Mapping[str, str], *, mac: MacFunction | No
     ``mac_input`` is the encoded message up to the MAC field, with the bitmap
     already flagging the MAC field (spec 8): ``encoded[:-16]``.
     """
-    encoded = _encode(mti, fields, with_mac_field=mac is not None)
     if mac is None:
-        return bytes(encoded)
-    return _fill_mac(encoded, mac(bytes(encoded[:-MAC_LENGTH_CHARS])))
+        return fastcodec.encode(mti, fields)
+    return fastcodec.encode_with_mac(mti, fields, mac)
 
 
 async def encode_message_async_mac(
     mti: str, fields: Mapping[str, str], *, mac: AsyncMacFunction
 ) -> bytes:
     """:func:`encode_message` for an ``async`` MAC function (an HSM call)."""
-    encoded = _encode(mti, fields, with_mac_field=True)
-    return _fill_mac(encoded, await mac(bytes(encoded[:-MAC_LENGTH_CHARS])))
+    head = fastcodec.mac_input(mti, fields)
+    return fastcodec.with_mac(head, await mac(head))
 
 
 def mac_input_of(raw: bytes) -> bytes:
     """The bytes a received message's MAC covers: everything before the last 16 characters."""
-    _require_room_for_mac(raw)
-    return bytes(raw[:-MAC_LENGTH_CHARS])
+    return fastcodec.mac_span(raw)[0]
 
 
 def mac_of(raw: bytes) -> str:
     """The MAC of a received message: its last 16 characters (the MAC field is always last)."""
-    _require_room_for_mac(raw)
-    return bytes(raw[-MAC_LENGTH_CHARS:]).decode("ascii", errors="replace")
-
-
-def _require_room_for_mac(raw: bytes) -> None:
-    if len(raw) < MTI_BYTES + BITMAP_CHARS + MAC_LENGTH_CHARS:
-        raise MessageFormatError("message too short to carry a MAC")
-
-
-def _encode(mti: str, fields: Mapping[str, str], *, with_mac_field: bool) -> bytearray:
-    if len(mti) != MTI_BYTES or not (mti.isdigit() and mti.isascii()):
-        raise MessageBuildError(f"MTI {mti!r} is not 4 digits")
-    document: dict[str, str] = {"t": mti}
-    for key, value in fields.items():
-        if key not in SPEC or not key.isdigit() or key == "1":
-            raise MessageBuildError(f"field {key!r} is not in the dialect")
-        if not isinstance(value, str) or not content_ok(key, value):
-            raise MessageBuildError(f"field {key} has characters its format does not allow")
-        document[key] = value
-    if with_mac_field:
-        mac_field = mac_field_for(fields)
-        if MAC_FIELD_PRIMARY in fields or MAC_FIELD_SECONDARY in fields:
-            raise MessageBuildError("fields already hold a MAC field; pass mac=None or drop it")
-        document[mac_field] = _MAC_PLACEHOLDER
-    try:
-        encoded, _ = iso8583.encode(document, SPEC)
-    except iso8583.EncodeError as exc:
-        raise MessageBuildError(str(exc)) from None
-    return encoded
-
-
-def _fill_mac(encoded: bytearray, mac_hex: str) -> bytes:
-    mac_text = mac_hex.upper()
-    if len(mac_text) != MAC_LENGTH_CHARS or not content_ok(MAC_FIELD_PRIMARY, mac_text):
-        raise MessageBuildError("the MAC function must return 16 hex characters")
-    encoded[-MAC_LENGTH_CHARS:] = mac_text.encode("ascii")
-    return bytes(encoded)
-
-
-def _read_mti(data: bytes) -> str | None:
-    head = bytes(data[:MTI_BYTES])
-    if len(head) != MTI_BYTES or not (head.isdigit() and head.isascii()):
-        return None
-    return head.decode("ascii")
-
-
-def _bitmap_at(data: bytes, start: int, offset: int) -> set[int] | None:
-    chunk = bytes(data[start : start + BITMAP_CHARS])
-    if len(chunk) != BITMAP_CHARS or not _HEX_UPPER.issuperset(chunk):
-        return None
-    bits = int(chunk, 16)
-    fields = set()
-    while bits:  # visit only the set bits: bitmaps are sparse
-        lowest = bits & -bits
-        fields.add(offset + 64 - (lowest.bit_length() - 1))
-        bits ^= lowest
-    return fields
-
-
-def _bitmap_fields(data: bytes) -> set[int] | None:
-    """Field numbers flagged by the bitmaps (1 and 65 excluded), or None when unreadable."""
-    primary = _bitmap_at(data, MTI_BYTES, 0)
-    if primary is None:
-        return None
-    if 1 not in primary:
-        return primary
-    secondary = _bitmap_at(data, MTI_BYTES + BITMAP_CHARS, 64)
-    if not secondary:  # unreadable, or flagged but empty (spec 2: present only when needed)
-        return None
-    return (primary | secondary) - {1}
-
-
-def _first_invalid_field(
-    fields: Mapping[str, str], encoded: Mapping[str, Mapping[str, bytes]]
-) -> str | None:
-    for key, value in fields.items():
-        prefix = encoded[key]["len"]
-        if prefix and not (prefix.isdigit() and prefix.isascii()):
-            return key
-        if not content_ok(key, value):
-            return key
-    return None
-
-
-def _mac_placement_ok(fields: Iterable[str]) -> bool:
-    keys = set(fields)
-    if MAC_FIELD_PRIMARY in keys and MAC_FIELD_SECONDARY in keys:
-        return False
-    if MAC_FIELD_PRIMARY in keys:
-        return mac_field_for(keys - {MAC_FIELD_PRIMARY}) == MAC_FIELD_PRIMARY
-    return True
-
-
-def _raise_salvaged(data: bytes, reason: str, field: str | None = None) -> NoReturn:
-    mti, fields = salvage_fields(data)
-    raise MessageFormatError(reason, mti=mti, stan=fields.get("11"), fields=fields, field=field)
-
-
-def salvage_fields(data: bytes) -> tuple[str | None, dict[str, str]]:
-    """Read what can be read of a malformed message: the MTI and the valid fields.
-
-    Walks the fields in order and stops at the first one whose length cannot be
-    known; a field with bad characters is skipped (its length is still known).
-    """
-    mti = _read_mti(data)
-    return mti, ({} if mti is None else _walk_fields(data, last=128))
-
-
-def peek_field(data: bytes, field: str) -> str | None:
-    """One field of an encoded message, reading no further than it (None if absent or invalid).
-
-    Cheaper than a full decode: the server uses it to label metrics by field 39.
-    """
-    return _walk_fields(data, last=int(field)).get(field)
-
-
-def _walk_fields(data: bytes, *, last: int) -> dict[str, str]:
-    numbers = _bitmap_fields(data)
-    if numbers is None:
-        return {}
-    position = MTI_BYTES + BITMAP_CHARS * (2 if any(n > 64 for n in numbers) else 1)
-    fields: dict[str, str] = {}
-    for number in sorted(n for n in numbers if n <= last):
-        read = _read_field(data, position, str(number))
-        if read is None:
-            break
-        value, position = read
-        if value is not None:
-            fields[str(number)] = value
-    return fields
-
-
-def _read_field(data: bytes, position: int, key: str) -> tuple[str | None, int] | None:
-    """(value or None when invalid, next position), or None when the length is unknowable."""
-    spec = SPEC.get(key)
-    if spec is None:
-        return None
-    length = int(spec["max_len"])
-    width = int(spec["len_type"])
-    if width:
-        prefix = bytes(data[position : position + width])
-        if (
-            len(prefix) != width
-            or not (prefix.isdigit() and prefix.isascii())
-            or int(prefix) > length
-        ):
-            return None
-        length, position = int(prefix), position + width
-    chunk = bytes(data[position : position + length])
-    if len(chunk) != length:
-        return None
-    try:
-        value: str | None = chunk.decode(spec["data_enc"])
-    except UnicodeDecodeError:
-        value = None
-    if value is not None and not content_ok(key, value):
-        value = None
-    return value, position + length
+    return fastcodec.mac_span(raw)[1]

@@ -20,6 +20,7 @@ from switch.authorization.context import AuthContext
 from switch.authorization.fixtures import load_fixtures
 from switch.authorization.service import Authorization
 from switch.config import AuthorizationConfig, ServerConfig
+from switch.db.notifications import Notifications
 from switch.db.runtime import Database, open_database
 from switch.dispatch import Dispatcher
 from switch.hsm import SoftwareHsm
@@ -150,12 +151,16 @@ async def running_switch(
         ctx = AuthContext(config=config or AuthorizationConfig(), db=db, hsm=hsm, ledger=ledger,
                           request_deadline_s=deadline_s)
         sessions = SessionRegistry()
-        dispatcher = Dispatcher(NetworkManagement(TerminalDirectory(db), sessions))
+        directory = TerminalDirectory(db)
+        dispatcher = Dispatcher(NetworkManagement(directory, sessions))
         service = Authorization(ctx)
         service.register(dispatcher)
+        hub = Notifications(db)  # as in switch/app.py: caches dropped by NOTIFY
+        service.subscribe(hub, directory)
         server_config = ServerConfig(host="127.0.0.1", port=0, request_deadline_s=deadline_s + 1)
         server = SwitchServer(server_config, dispatcher, SwitchMetrics(), sessions)
         async with trio.open_nursery() as nursery:
+            await nursery.start(hub.run)
             addresses = await nursery.start(server.run)
             if sweeper:
                 await nursery.start(service.run_background)

@@ -4,6 +4,7 @@ terminals at once, and the deadline of 5.6 with a slow ledger."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -14,7 +15,6 @@ from terminals.hostlink.financial import completion_advice, encode_request
 from tests.authorization.harness import (
     CARD_MAIN,
     CARD_SECOND,
-    make_ledger,
     running_switch,
 )
 
@@ -146,37 +146,53 @@ async def test_same_card_at_two_terminals_at_once(pg_dsn: str) -> None:
         assert await switch.balance("ACC2") == (500_000, 0, 500_000)
 
 
-class SlowLedger:
-    """The real ledger, but a hold answers only after ``delay_s`` (its effect is committed)."""
+async def lock_account_row(
+    db: Any, account_id: str, seconds: float, *, task_status: Any = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Hold the account's row lock in another transaction for ``seconds`` (a slow database)."""
+    locked = trio.Event()
+    token = trio.lowlevel.current_trio_token()
 
-    def __init__(self, inner: Any, delay_s: float) -> None:
-        self._inner = inner
-        self.delay_s = delay_s
+    async def hold(connection: Any) -> None:
+        async with connection.transaction():
+            await connection.execute(
+                "SELECT 1 FROM ledger_accounts WHERE account_id = $1 FOR UPDATE", account_id
+            )
+            token.run_sync_soon(locked.set)
+            await asyncio.sleep(seconds)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+    async def run() -> None:
+        await db.run(hold, timeout_s=seconds + 5)
 
-    async def hold(self, key: str, **kwargs: Any) -> Any:
-        result = await self._inner.hold(key, **kwargs)
-        await trio.sleep(self.delay_s)
-        return result
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run)
+        await locked.wait()
+        task_status.started()
 
 
 async def test_deadline_answers_91_and_leaves_no_effect(pg_dsn: str) -> None:
-    slow: list[SlowLedger] = []
-
-    def factory(db: Any) -> SlowLedger:
-        slow.append(SlowLedger(make_ledger(db), delay_s=3.0))
-        return slow[0]
-
-    async with running_switch(pg_dsn, deadline_s=1.5, ledger_factory=factory) as switch:
+    """Spec 5.6 / 10: PostgreSQL itself is slow (another transaction holds the account's row
+    lock past the deadline), so the 0200's batch commits its hold only after the terminal was
+    answered 91; the void then records 91 and releases that hold in one transaction, and a
+    repeat, a reversal and the balance all agree that nothing happened."""
+    async with running_switch(pg_dsn, deadline_s=1.5) as switch:
         atm = await switch.atm("ATM001")
-        started = trio.current_time()
-        response, original = await atm.withdraw(CARD_MAIN, 100_000)
-        assert response.fields["39"] == "91"
-        assert trio.current_time() - started < 1.5
+        async with trio.open_nursery() as nursery:
+            await nursery.start(lock_account_row, switch.db, "ACC1", 2.5)
+            started = trio.current_time()
+            response, original = await atm.withdraw(CARD_MAIN, 100_000)
+            assert response.fields["39"] == "91"
+            assert trio.current_time() - started < 1.5
+        with trio.fail_after(10):  # the batch goes on and commits its 00 with the hold...
+            while not await switch.db.fetchval(
+                "SELECT count(*) FROM auth_messages WHERE message_class = '0200'"
+                " AND stan = $1 AND response_code IS NOT NULL", original["11"]
+            ):
+                await trio.sleep(0.05)
+            while switch.authorization.financial.pending_voids:  # ...and the void undoes it
+                await switch.authorization.financial.retry_voids()
+                await trio.sleep(0.05)
         assert await switch.balance("ACC1") == (1_370_000, 1_370_000, 0)
-        slow[0].delay_s = 0
         repeat = await atm.send("0200", original)
         assert repeat.fields["39"] == "91"
         reversal, _ = await atm.reverse(original, reason="68")
@@ -205,13 +221,7 @@ async def test_aes_terminal_key_exchange_pin_and_cmac(pg_dsn: str) -> None:
 async def test_duplicate_while_original_in_flight_gets_the_same_answer(pg_dsn: str) -> None:
     """A retransmission that arrives while its original is still at the ledger waits for the
     original's answer instead of being processed a second time."""
-    slow: list[SlowLedger] = []
-
-    def factory(db: Any) -> SlowLedger:
-        slow.append(SlowLedger(make_ledger(db), delay_s=0.5))
-        return slow[0]
-
-    async with running_switch(pg_dsn, ledger_factory=factory) as switch:
+    async with running_switch(pg_dsn) as switch:
         atm = await switch.atm("ATM001")
         fields = atm.request_fields(CARD_MAIN, "010000", 100_000)
         raw = encode_request("0200", fields, atm.keys)
@@ -221,6 +231,7 @@ async def test_duplicate_while_original_in_flight_gets_the_same_answer(pg_dsn: s
             first.append(await atm.link.request_encoded(raw))
 
         async with trio.open_nursery() as nursery:
+            await nursery.start(lock_account_row, switch.db, "ACC1", 0.5)  # a slow database
             nursery.start_soon(original)
             await trio.sleep(0.2)
             await atm.link.send_payload(raw)  # the duplicate, not awaited by the link

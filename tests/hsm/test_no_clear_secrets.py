@@ -26,6 +26,11 @@ from switch.hsm import PinVerificationData, SoftwareHsm
 from switch.hsm.keystore import KeyStore
 from switch.hsm.lmk import load_lmk
 from switch.hsm.primitives import dukpt_tdes, encrypt_pin_block, tr31_unwrap
+from switch.hsm.primitives.emv import (
+    application_cryptogram,
+    derive_icc_master_key_option_a,
+    session_key_for_atc,
+)
 
 PIN = "739182645081"  # 12 digits: cannot appear by chance in the outputs
 NEW_PIN = "550193847261"
@@ -37,6 +42,7 @@ CLEAR = {
     "cvk": "0123456789ABCDEFFEDCBA9876543211",
     "bdk": "0123456789ABCDEFFEDCBA9876543212",
     "kek": "89E88CF7931444F334BD7547FC3F380C",
+    "imk_ac": "0123456789ABCDEFFEDCBA9876543213",
 }
 # Methods whose results may contain clear material, and why (docs/hsm.md).
 DOCUMENTED_EXCEPTIONS = {
@@ -79,6 +85,7 @@ async def test_every_public_hsm_method_keeps_secrets(lmk: bytes) -> None:
             ("cvk", CLEAR["cvk"], "C0"),
             ("bdk", CLEAR["bdk"], "B0"),
             ("kek", CLEAR["kek"], "K0"),
+            ("imk_ac", CLEAR["imk_ac"], "E0"),
         )
     }
     issued = await hsm.issue_terminal_working_keys(handles["tmk"])
@@ -94,6 +101,19 @@ async def test_every_public_hsm_method_keeps_secrets(lmk: bytes) -> None:
     zpk = await hsm.generate_key("P0")
     mac = await hsm.generate_mac(issued.tak, b"data")
     token = await hsm.encrypt_pan(PAN)
+    # A chip card's ARQC, computed on the card side from clear keys (section 11).
+    imk_clear = bytes.fromhex(CLEAR["imk_ac"])
+    sk_ac = session_key_for_atc(imk_clear, PAN, "01", 9)
+    mk_ac = derive_icc_master_key_option_a(imk_clear, PAN, "01")
+    emv_data = bytes(33) + b"\x06\x01\x0a\x03\xa0\x00\x00"
+    emv = {
+        "imk_ac": handles["imk_ac"],
+        "pan": PAN,
+        "psn": "01",
+        "atc": 9,
+        "data": emv_data,
+        "arqc": application_cryptogram(sk_ac, emv_data),
+    }
     calls: dict[str, Any] = {
         "generate_key": lambda: hsm.generate_key("M3"),
         "key_check_value": lambda: hsm.key_check_value(issued.tpk),
@@ -138,6 +158,8 @@ async def test_every_public_hsm_method_keeps_secrets(lmk: bytes) -> None:
         "verify_cvv": lambda: hsm.verify_cvv(
             cvk=handles["cvk"], pan=PAN, expiry="3012", service_code="101", cvv="000"
         ),
+        "verify_arqc": lambda: hsm.verify_arqc(**emv),
+        "generate_arpc": lambda: hsm.generate_arpc(**emv, response_code="00"),
         "pan_lookup_hash": lambda: hsm.pan_lookup_hash(PAN),
         "encrypt_pan": lambda: hsm.encrypt_pan(PAN),
         "decrypt_pan": lambda: hsm.decrypt_pan(token),
@@ -148,7 +170,15 @@ async def test_every_public_hsm_method_keeps_secrets(lmk: bytes) -> None:
         if not name.startswith("_") and inspect.iscoroutinefunction(member)
     }
     assert public == set(calls), "a public HSM method is not covered by this walk"
-    secrets = {PIN, NEW_PIN, *CLEAR.values(), tpk_clear.hex().upper(), tak_clear.hex().upper()}
+    secrets = {
+        PIN,
+        NEW_PIN,
+        *CLEAR.values(),
+        tpk_clear.hex().upper(),
+        tak_clear.hex().upper(),
+        sk_ac.hex().upper(),
+        mk_ac.hex().upper(),
+    }
     for name, call in calls.items():
         try:
             result = await call()

@@ -25,3 +25,7 @@ class KeyBlockError(PrimitiveError):
 
 class DukptError(PrimitiveError):
     """A key serial number is malformed or its counter is not usable."""
+
+
+class EmvDataError(PrimitiveError):
+    """EMV input (PAN, PSN, ATC, ARQC, response code) has the wrong form or length."""

@@ -1,0 +1,281 @@
+"""The authorization engine's database side: one PL/pgSQL call per batch per message class.
+
+Requests queue in a :class:`~ledger_adapter.group_commit.GroupCommitter` on the Trio side;
+whenever fewer than ``batches_in_flight_max`` batches are out, everything queued leaves as
+one call (a lone request goes at once, no timer), crossing to asyncpg's thread once and
+committing once (``synchronous_commit`` on: a ``00`` is sent only after its effect is
+durable, spec 5.2). Two requests with one key never share a batch, so the SQL never sees a
+key twice. See ``switch/db/migrations/031x_*.sql`` for what each call does.
+
+A batch that fails as a whole (PostgreSQL gone, statement deadline) fails every request in
+it with :class:`~switch.db.runtime.DatabaseUnavailable`; one bad request never fails the
+others, because the SQL decides per request and returns a row for each.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import asyncpg
+
+from ledger_adapter.errors import LedgerUnavailable
+from ledger_adapter.group_commit import GroupCommitter
+from switch.authorization.request import MessageKey, OriginalData
+from switch.db.runtime import Database, DatabaseUnavailable
+
+# Bounded: a batch is one PL/pgSQL call whose arrays must stay small enough to decide within
+# a few milliseconds; past this a second batch leaves as soon as one is back.
+batch_size_max: Final = 256
+# Two batches in flight keep PostgreSQL busy while the switch reads the other's answers.
+batches_in_flight_max: Final = 2
+# Requests waiting for a batch; past this the switch answers 91 at once (DESIGN.md 6).
+queue_length_max: Final = 8192
+
+FINANCIAL_QUERY: Final = (
+    "SELECT * FROM auth_financial_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+    " $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)"
+)
+ADVICE_QUERY: Final = (
+    "SELECT * FROM auth_advice_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+    " $14, $15)"
+)
+VOID_QUERY: Final = "SELECT * FROM auth_void($1, $2, $3, $4, $5, $6, $7, $8)"
+
+
+@dataclass(frozen=True, slots=True)
+class FinancialItem:
+    """Everything the 0200 batch needs about one request, decided before it goes."""
+
+    key: MessageKey
+    fingerprint: str
+    processing_code: str
+    amount_minor: int
+    token: str
+    card_id: int | None
+    card_version: int
+    presented_expiry: str | None
+    month: int  # YYMM of the UTC day the request was received
+    pin: str  # ok | bad | none | unchecked
+    from_account: str | None
+    to_account: str | None
+    static_code: str | None  # 12 / 13 / 61 from the request alone, or None
+    kind: str
+    new_pin: str | None
+    currency: str
+    day: dt.date
+    expires_at: dt.datetime
+    daily_max: int | None
+    daily_count: int | None
+    ledger_key: str
+    ledger_fingerprint: str
+    description: str | None
+    reference: str | None
+    rrn: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AdviceItem:
+    """One 0220/0420 (repeat digit dropped) and the original 0200 its field 90 names."""
+
+    key: MessageKey
+    fingerprint: str
+    processing_code: str
+    amount_minor: int
+    token: str
+    original: OriginalData
+    actual_amount_minor: int | None
+    rrn: str | None
+    reason: str | None  # field 39 of a 0420
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A batch function's row for one request (see ``auth_result``)."""
+
+    status: str  # new | repeat | conflict | stale | pending | network
+    response_code: str | None
+    record_id: int | None
+    created_at: dt.datetime | None
+    card_id: int | None
+    hold_id: int | None
+    ledger_balance: int | None
+    available: int | None
+    currency: str | None
+    info: Any
+
+
+def _decision(row: asyncpg.Record) -> Decision:
+    info = row["info"]
+    return Decision(
+        row["status"], row["response_code"], row["record_id"], row["created_at"],
+        row["card_id"], row["hold_id"], row["ledger_balance"], row["available"],
+        row["currency"], json.loads(info) if info is not None else None,
+    )  # fmt: skip
+
+
+def financial_columns(batch: Sequence[FinancialItem]) -> list[list[Any]]:
+    return [
+        [i.key.terminal_id for i in batch],
+        [i.key.stan for i in batch],
+        [i.key.transmission_dt for i in batch],
+        [i.key.acquirer_id for i in batch],
+        [i.fingerprint for i in batch],
+        [i.processing_code for i in batch],
+        [i.amount_minor for i in batch],
+        [i.token for i in batch],
+        [i.card_id for i in batch],
+        [i.card_version for i in batch],
+        [i.presented_expiry for i in batch],
+        [i.month for i in batch],
+        [i.pin for i in batch],
+        [i.from_account for i in batch],
+        [i.to_account for i in batch],
+        [i.static_code for i in batch],
+        [i.kind for i in batch],
+        [i.new_pin for i in batch],
+        [i.currency for i in batch],
+        [i.day for i in batch],
+        [i.expires_at for i in batch],
+        [i.daily_max for i in batch],
+        [i.daily_count for i in batch],
+        [i.ledger_key for i in batch],
+        [i.ledger_fingerprint for i in batch],
+        [i.description for i in batch],
+        [i.reference for i in batch],
+        [i.rrn for i in batch],
+    ]
+
+
+def advice_columns(batch: Sequence[AdviceItem]) -> list[list[Any]]:
+    return [
+        [i.key.message_class for i in batch],
+        [i.key.terminal_id for i in batch],
+        [i.key.stan for i in batch],
+        [i.key.transmission_dt for i in batch],
+        [i.key.acquirer_id for i in batch],
+        [i.fingerprint for i in batch],
+        [i.processing_code for i in batch],
+        [i.amount_minor for i in batch],
+        [i.token for i in batch],
+        [i.original.stan for i in batch],
+        [i.original.transmission_dt for i in batch],
+        [i.original.acquirer_id for i in batch],
+        [i.actual_amount_minor for i in batch],
+        [i.rrn for i in batch],
+        [i.reason for i in batch],
+    ]
+
+
+def _key_order(key: MessageKey) -> tuple[str, str, str, str]:
+    return (key.terminal_id, key.stan, key.transmission_dt, key.acquirer_id)
+
+
+class AuthorizationBatches:
+    """The two batchers and the void call, over one :class:`Database`."""
+
+    def __init__(self, db: Database, *, pin_tries_max: int, metrics: Any = None) -> None:
+        self._db = db
+        self._metrics = metrics  # ops.metrics.SwitchMetrics or None
+        self._pin_tries_max = pin_tries_max
+        settings: dict[str, int] = {
+            "batch_size_max": batch_size_max,
+            "batches_in_flight_max": batches_in_flight_max,
+            "queue_length_max": queue_length_max,
+        }
+        self.financial: GroupCommitter[FinancialItem, Decision] = GroupCommitter(
+            self._flush_financial, name="authorizations", **settings
+        )
+        self.advices: GroupCommitter[AdviceItem, Decision] = GroupCommitter(
+            self._flush_advices, name="advices", **settings
+        )
+
+    async def decide(self, item: FinancialItem) -> Decision:
+        """The stored decision for one 0200 (raises DatabaseUnavailable)."""
+        try:
+            return await self.financial.submit(_key_text(item.key), item)
+        except LedgerUnavailable as exc:  # the queue is full: overloaded
+            raise DatabaseUnavailable(str(exc)) from exc
+
+    async def record_advice(self, item: AdviceItem) -> Decision:
+        try:
+            return await self.advices.submit(_key_text(item.key), item)
+        except LedgerUnavailable as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+
+    async def void(self, items: Sequence[FinancialItem], *, timeout_s: float) -> list[str]:
+        """Record 91 for these requests and undo their effect (spec 5.6, 10), atomically."""
+        ordered = sorted(items, key=lambda i: _key_order(i.key))
+        columns = [
+            [i.key.terminal_id for i in ordered],
+            [i.key.stan for i in ordered],
+            [i.key.transmission_dt for i in ordered],
+            [i.key.acquirer_id for i in ordered],
+            [i.fingerprint for i in ordered],
+            [i.processing_code for i in ordered],
+            [i.amount_minor for i in ordered],
+            [i.token for i in ordered],
+        ]
+
+        async def call(connection: asyncpg.Connection) -> list[str]:
+            rows = await connection.fetch(VOID_QUERY, *columns)
+            return [str(row[0]) for row in rows]
+
+        return await self._db.run(call, timeout_s=timeout_s)
+
+    async def _flush_financial(self, batch: Sequence[FinancialItem]) -> list[Decision | Exception]:
+        order = sorted(range(len(batch)), key=lambda n: _key_order(batch[n].key))
+        ordered = [batch[n] for n in order]
+        columns = financial_columns(ordered)
+        tries_max = self._pin_tries_max
+
+        async def call(connection: asyncpg.Connection) -> list[asyncpg.Record]:
+            return list(await connection.fetch(FINANCIAL_QUERY, *columns, tries_max))
+
+        rows = await self._timed(call, "0200", len(batch))
+        return _in_request_order(order, rows)
+
+    async def _timed(self, call: Any, message_class: str, size: int) -> list[asyncpg.Record]:
+        """One batch call, observed as one commit (stage ``ledger_commit``) of ``size``."""
+        started = time.perf_counter()
+        rows: list[asyncpg.Record] = await self._db.run(call)
+        if self._metrics is not None:
+            self._metrics.observe_stage("ledger_commit", time.perf_counter() - started)
+            self._metrics.observe_batch(message_class, size)
+        return rows
+
+    async def _flush_advices(self, batch: Sequence[AdviceItem]) -> list[Decision | Exception]:
+        order = sorted(
+            range(len(batch)),
+            key=lambda n: (batch[n].key.terminal_id, batch[n].original.stan,
+                           batch[n].original.transmission_dt, batch[n].original.acquirer_id),
+        )
+        ordered = [batch[n] for n in order]
+        columns = advice_columns(ordered)
+
+        async def call(connection: asyncpg.Connection) -> list[asyncpg.Record]:
+            return list(await connection.fetch(ADVICE_QUERY, *columns))
+
+        rows = await self._timed(call, "advice", len(batch))
+        return _in_request_order(order, rows)
+
+
+def _in_request_order(
+    order: list[int], rows: Sequence[asyncpg.Record]
+) -> list[Decision | Exception]:
+    if len(rows) != len(order):
+        raise RuntimeError(f"batch returned {len(rows)} rows for {len(order)} requests")
+    results: list[Decision | Exception] = [RuntimeError("no row")] * len(order)
+    for position, row in zip(order, rows, strict=True):
+        results[position] = _decision(row)
+    return results
+
+
+def _key_text(key: MessageKey) -> str:
+    return ":".join(
+        (key.message_class, key.terminal_id, key.stan, key.transmission_dt, key.acquirer_id)
+    )

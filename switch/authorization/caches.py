@@ -1,0 +1,129 @@
+"""In-memory copies of what every request reads: cards (PIN data, limits, status, version)
+and terminal keys, invalidated by PostgreSQL ``NOTIFY`` (``switch/db/notifications.py``).
+
+They are hints, never the truth: the 0200 batch re-reads the card under its row lock and
+compares the version the switch decided with; a stale copy is answered ``stale``, dropped and
+refreshed, and the request goes again. A dropped listener connection clears everything.
+
+Limits: ``cards_cached_max`` entries (a full cache is emptied, not scanned); misses are
+looked up together, one query per batch of misses (the ledger's group commit).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import asyncpg
+
+from ledger_adapter.group_commit import GroupCommitter
+from switch.authorization.limits import CardLimits, effective_limits
+from switch.config import AuthorizationConfig
+from switch.db.runtime import Database
+from switch.hsm.verification_data import PinVerificationData
+
+cards_cached_max: Final = 200_000
+card_lookup_batch_max: Final = 256
+
+CARD_COLUMNS: Final = (
+    "card_id, pan_hash, version, status, expiry, account_id, pan_masked, pin_verification, limits"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CardView:
+    """What the switch decides with before the batch (the batch checks ``version``)."""
+
+    card_id: int
+    version: int
+    status: str
+    expiry: str
+    account_id: str
+    pan_masked: str
+    pin_verification: PinVerificationData
+    limits: CardLimits
+    limits_json: dict[str, Any]
+
+
+class _Missing:
+    __slots__ = ()
+
+
+MISSING: Final = _Missing()
+
+
+class CardCache:
+    """Cards by keyed PAN hash; ``None`` cached for a card not on file (an INSERT notifies)."""
+
+    def __init__(self, db: Database, config: AuthorizationConfig) -> None:
+        self._db = db
+        self._config = config
+        self._cards: dict[str, CardView | None] = {}
+        # Bumped by every invalidation: a lookup that started before one does not store.
+        self._generation = 0
+        self._lookups: GroupCommitter[str, tuple[int, CardView | None]] = GroupCommitter(
+            self._fetch, name="card-lookups", batch_size_max=card_lookup_batch_max,
+            batches_in_flight_max=2, queue_length_max=8192,
+        )  # fmt: skip
+        self.hits = 0
+        self.misses = 0
+
+    def peek(self, pan_hash: str) -> CardView | _Missing | None:
+        return self._cards.get(pan_hash, MISSING)
+
+    async def get(self, pan_hash: str) -> CardView | None:
+        """The cached card, or a fresh read (raises DatabaseUnavailable)."""
+        cached = self._cards.get(pan_hash, MISSING)
+        if not isinstance(cached, _Missing):
+            self.hits += 1
+            return cached
+        return await self.reload(pan_hash)
+
+    async def reload(self, pan_hash: str) -> CardView | None:
+        """Read the card from PostgreSQL now (after a ``stale`` answer from the batch)."""
+        self.misses += 1
+        self._cards.pop(pan_hash, None)
+        generation = self._generation
+        _, card = await self._lookups.submit(pan_hash, pan_hash)
+        if generation == self._generation:
+            if len(self._cards) >= cards_cached_max:
+                self._cards.clear()
+            self._cards[pan_hash] = card
+        return card
+
+    def invalidate(self, pan_hash: str) -> None:
+        self._generation += 1
+        self._cards.pop(pan_hash, None)
+
+    def clear(self) -> None:
+        self._generation += 1
+        self._cards.clear()
+
+    async def _fetch(
+        self, pan_hashes: Sequence[str]
+    ) -> list[tuple[int, CardView | None] | Exception]:
+        async def call(connection: asyncpg.Connection) -> list[asyncpg.Record]:
+            return list(await connection.fetch(
+                f"SELECT {CARD_COLUMNS} FROM cards WHERE pan_hash = ANY($1::text[])",
+                list(pan_hashes),
+            ))  # fmt: skip
+
+        rows = await self._db.run(call)
+        found = {row["pan_hash"]: self._view(row) for row in rows}
+        return [(0, found.get(pan_hash)) for pan_hash in pan_hashes]
+
+    def _view(self, row: asyncpg.Record) -> CardView:
+        limits_json = json.loads(row["limits"]) if row["limits"] is not None else {}
+        return CardView(
+            card_id=row["card_id"],
+            version=row["version"],
+            status=row["status"],
+            expiry=row["expiry"],
+            account_id=row["account_id"],
+            pan_masked=row["pan_masked"],
+            pin_verification=PinVerificationData.from_json(row["pin_verification"]),
+            limits=effective_limits(self._config, limits_json),
+            limits_json=limits_json,
+        )

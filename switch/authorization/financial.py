@@ -1,0 +1,367 @@
+"""The 0200 path, top to bottom (spec 6's order of checks; docs/authorization.md).
+
+Already done by the handler: ``30`` (format), ``58`` (terminal), ``63`` (MAC). Here:
+
+1. the card from the cache (a hint: the batch checks its version under lock);
+2. everything that needs a key, in Python, before the database: the PIN verified against the
+   card's PIN data (``ok``/``bad``; ``unchecked`` when the copy says the card cannot be used,
+   so no PIN is evaluated for it), the new PIN's data for a PIN change;
+3. the checks that depend on the request alone (``12``, ``13``, ``61`` per transaction), as
+   one code handed to the batch, which applies it at its place in the order;
+4. one :class:`~switch.authorization.batches.FinancialItem` into the 0200 batch, which
+   claims the key, re-checks the card, counts PIN tries, checks the account and limits,
+   moves the money and stores the decision in one transaction;
+5. the answer built from the decision (``answers.py``).
+
+Past the request deadline the answer is ``91`` and the request is voided in PostgreSQL: its
+decision becomes ``91`` and its hold is released in the same transaction (spec 5.6, 10).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+import trio
+
+from ledger_adapter import DailyLimit
+from ledger_adapter import requests as ledger_requests
+from switch.authorization.answers import Answer, encode_answer, financial_fields
+from switch.authorization.batches import AuthorizationBatches, Decision, FinancialItem
+from switch.authorization.caches import CardCache, CardView
+from switch.authorization.cards import is_expired
+from switch.authorization.context import AuthContext
+from switch.authorization.limits import check_per_transaction, check_per_transfer, limit_day
+from switch.authorization.outcomes import Decline, Outcome, response_code
+from switch.authorization.pin import PIN_BLOCK_FORMATS
+from switch.authorization.request import FinancialRequest, fingerprint
+from switch.authorization.security import TerminalKeys
+from switch.authorization.transactions import (
+    Kind,
+    check_amount,
+    check_supported,
+    parse_processing_code,
+)
+from switch.db.runtime import DatabaseUnavailable
+from switch.hsm.errors import PinPolicyError, PinVerificationFailed
+from switch.protocol.message import Message
+
+log = logging.getLogger("atm.authorization")
+
+# A stale card copy is refreshed and the request resubmitted at most this often.
+stale_resubmissions_max: Final = 3
+# How much of the answer reserve the 91 waits for its void; the rest is for the answer.
+void_share_of_reserve: Final = 0.5
+# Voids that could not reach PostgreSQL wait here (bounded) for the sweeper to retry them.
+pending_voids_max: Final = 10_000
+
+KIND_NAMES: Final = {
+    Kind.WITHDRAWAL: "withdrawal",
+    Kind.DEPOSIT: "deposit",
+    Kind.BALANCE_INQUIRY: "balance",
+    Kind.MINI_STATEMENT: "statement",
+    Kind.PAYEE_INQUIRY: "payee",
+    Kind.TRANSFER: "transfer",
+    Kind.PIN_CHANGE: "pin_change",
+}
+DESCRIPTIONS: Final = {
+    "withdrawal": "ATM withdrawal",
+    "deposit": "ATM deposit",
+    "transfer": "ATM transfer",
+}
+UNUSABLE_STATUSES: Final = frozenset({"lost", "stolen", "closed", "blocked"})
+
+NetworkRoute = Callable[
+    [Message, FinancialRequest, TerminalKeys, dt.datetime, float], Awaitable[bytes]
+]
+
+
+def static_code(request: FinancialRequest, card: CardView | None, dispense_unit: int) -> str | None:
+    """``12``, ``13`` or ``61`` (per transaction) from the request and the card's limits."""
+    try:
+        kind = check_supported(parse_processing_code(request.processing_code))
+        check_amount(kind, request.amount_minor, dispense_unit_minor=dispense_unit)
+        if card is not None and kind is Kind.WITHDRAWAL:
+            check_per_transaction(card.limits, request.amount_minor)
+        if card is not None and kind is Kind.TRANSFER:
+            check_per_transfer(card.limits, request.amount_minor)
+    except Decline as decline:
+        return response_code(decline.outcome)
+    return None
+
+
+class FinancialFlow:
+    """Answers one 0200 whose MAC has verified."""
+
+    def __init__(
+        self,
+        ctx: AuthContext,
+        cards: CardCache,
+        batches: AuthorizationBatches,
+        network_route: NetworkRoute | None = None,
+    ) -> None:
+        self._ctx = ctx
+        self._cards = cards
+        self._batches = batches
+        # Card-network hook: a card not on file goes to the card-network path (docs/networks.md).
+        self._network_route = network_route
+        self.pending_voids: list[FinancialItem] = []
+
+    async def authorize(
+        self,
+        message: Message,
+        request: FinancialRequest,
+        keys: TerminalKeys,
+        received_at: dt.datetime,
+        deadline: float,
+        pan_hash: str,
+    ) -> bytes:
+        content = fingerprint(request, pan_hash)
+        token = os.urandom(8).hex()
+        item: FinancialItem | None = None
+        with trio.move_on_at(deadline):
+            try:
+                card = await self._cards.get(pan_hash)
+                if card is None and self._network_route is not None and self._ctx.networks:
+                    return await self._network_route(message, request, keys, received_at, deadline)
+                for _ in range(stale_resubmissions_max):
+                    item = await self._prepare(request, card, keys, received_at, content, token)
+                    decision = await self._batches.decide(item)
+                    if decision.status != "stale":
+                        return await self._answer(message, request, keys, decision, received_at)
+                    card = await self._cards.reload(pan_hash)
+            except DatabaseUnavailable:
+                pass
+        return await self._unavailable(message, request, keys, item, received_at, content, token)
+
+    async def _answer(
+        self,
+        message: Message,
+        request: FinancialRequest,
+        keys: TerminalKeys,
+        decision: Decision,
+        received_at: dt.datetime,
+    ) -> Answer:
+        if decision.status == "conflict":
+            code = "94"  # same key, other content: not recorded (spec 5.5)
+        elif decision.status == "pending" or decision.response_code is None:
+            code = "91"  # the original is still being decided elsewhere
+        else:
+            code = decision.response_code
+        balances = None
+        if decision.ledger_balance is not None and decision.available is not None:
+            balances = (decision.ledger_balance, decision.available, decision.currency or "")
+        fields = financial_fields(
+            message,
+            code,
+            decided_at=decision.created_at or received_at,
+            record_id=decision.record_id,
+            balances=balances,
+            info=decision.info,
+            language=request.language,
+        )
+        return await encode_answer(self._ctx.hsm, keys.tak, message, fields)
+
+    async def _unavailable(
+        self,
+        message: Message,
+        request: FinancialRequest,
+        keys: TerminalKeys,
+        item: FinancialItem | None,
+        received_at: dt.datetime,
+        content: str,
+        token: str,
+    ) -> Answer:
+        """Spec 5.6: answer 91, after recording it with its hold released (one transaction)."""
+        ctx = self._ctx
+        void = item or _void_item(request, content, token, received_at)
+        # Half the reserve: the 91 must still leave within the request deadline (spec 5.6).
+        wait_s = ctx.answer_reserve_s * void_share_of_reserve
+        with trio.CancelScope(shield=True), trio.move_on_after(wait_s) as scope:
+            try:
+                await self._batches.void([void], timeout_s=wait_s)
+            except DatabaseUnavailable:
+                self._keep_for_retry(void)
+        if scope.cancelled_caught:
+            self._keep_for_retry(void)
+        fields = financial_fields(
+            message, "91", decided_at=received_at, language=request.language
+        )
+        return await encode_answer(ctx.hsm, keys.tak, message, fields)
+
+    def _keep_for_retry(self, item: FinancialItem) -> None:
+        if len(self.pending_voids) < pending_voids_max:
+            self.pending_voids.append(item)
+        else:
+            log.error("void queue full; a 91 is not recorded", extra={"stan": item.key.stan})
+
+    async def retry_voids(self) -> int:
+        """Run the voids PostgreSQL missed (sweeper); returns how many went through."""
+        if not self.pending_voids:
+            return 0
+        batch, self.pending_voids = self.pending_voids[:500], self.pending_voids[500:]
+        try:
+            await self._batches.void(batch, timeout_s=self._ctx.answer_reserve_s * 4)
+        except DatabaseUnavailable:
+            self.pending_voids[:0] = batch
+            return 0
+        return len(batch)
+
+    async def _prepare(
+        self,
+        request: FinancialRequest,
+        card: CardView | None,
+        keys: TerminalKeys,
+        received_at: dt.datetime,
+        content: str,
+        token: str,
+    ) -> FinancialItem:
+        ctx = self._ctx
+        code = parse_processing_code(request.processing_code)
+        kind = KIND_NAMES.get(code.kind, "unsupported") if code.kind else "unsupported"
+        static = static_code(request, card, ctx.config.dispense_unit_minor)
+        pin, new_pin = "none", None
+        if card is not None and request.pin_block is not None and (
+            code.rule is None or code.rule.needs_pin
+        ):
+            started = time.perf_counter()
+            pin, new_pin = await self._check_pin(request, card, keys, received_at, kind, static)
+            if ctx.metrics is not None:
+                ctx.metrics.observe_stage("hsm_pin", time.perf_counter() - started)
+            if new_pin == "rejected":
+                static, new_pin = "05", None
+        day = limit_day(received_at)
+        limits = card.limits if card is not None else None
+        daily_max = daily_count = None
+        ledger_fp = ""
+        account = card.account_id if card is not None else ""
+        if kind == "withdrawal" and limits is not None:
+            daily_max, daily_count = limits.daily_withdrawal_max, limits.daily_withdrawal_count
+            daily = DailyLimit(f"card:{card.card_id}", day, daily_max, daily_count)  # type: ignore[union-attr]
+            ledger_fp = ledger_requests.hold_fingerprint(
+                account, request.amount_minor, "debit", "capture", daily, None
+            )
+        elif kind == "deposit":
+            ledger_fp = ledger_requests.hold_fingerprint(
+                account, request.amount_minor, "credit", "release", None, None
+            )
+        elif kind == "transfer" and limits is not None:
+            daily_max = limits.daily_transfer_max
+            daily = DailyLimit(f"card:{card.card_id}:transfer", day, daily_max, None)  # type: ignore[union-attr]
+            ledger_fp = ledger_requests.transfer_fingerprint(
+                account, (request.to_account or "").strip(), request.amount_minor, daily
+            )
+        key = request.key
+        return FinancialItem(
+            key=key,
+            fingerprint=content,
+            processing_code=request.processing_code,
+            amount_minor=request.amount_minor,
+            token=token,
+            card_id=card.card_id if card is not None else None,
+            card_version=card.version if card is not None else 0,
+            presented_expiry=request.presented_expiry,
+            month=int(received_at.astimezone(dt.UTC).strftime("%y%m")),
+            pin=pin,
+            from_account=request.from_account.strip() if request.from_account else None,
+            to_account=request.to_account.strip() if request.to_account else None,
+            static_code=static,
+            kind=kind,
+            new_pin=new_pin,
+            currency=request.currency,
+            day=day,
+            expires_at=received_at + dt.timedelta(seconds=ctx.config.hold_expiry_s),
+            daily_max=daily_max,
+            daily_count=daily_count,
+            ledger_key=ctx.hold_key(
+                key.terminal_id, key.stan, key.transmission_dt, key.acquirer_id
+            ),
+            ledger_fingerprint=ledger_fp,
+            description=DESCRIPTIONS.get(kind),
+            reference=json.dumps(
+                {
+                    "terminal": key.terminal_id,
+                    "stan": key.stan,
+                    "card": card.card_id if card is not None else None,
+                    "pc": request.processing_code,
+                    "description": DESCRIPTIONS.get(kind),
+                }
+            )
+            if kind in DESCRIPTIONS
+            else None,
+            rrn=request.rrn,
+        )
+
+    async def _check_pin(
+        self,
+        request: FinancialRequest,
+        card: CardView,
+        keys: TerminalKeys,
+        received_at: dt.datetime,
+        kind: str,
+        static: str | None,
+    ) -> tuple[str, str | None]:
+        """(``ok`` | ``bad`` | ``unchecked``, the new PIN data of a PIN change or None)."""
+        if card.status in UNUSABLE_STATUSES or _expired(card, request, received_at):
+            return "unchecked", None  # declined before the PIN step; the batch confirms it
+        if keys.tpk is None or request.pin_block is None:
+            raise Decline(Outcome.SYSTEM_ERROR, "no TPK for this terminal")
+        hsm = self._ctx.hsm
+        if kind == "pin_change" and static is None:
+            try:
+                changed = await hsm.change_pin(
+                    tpk=keys.tpk,
+                    old_pin_block=request.pin_block,
+                    new_pin_block=request.tags["NP"],
+                    pan=request.pan,
+                    verification=card.pin_verification,
+                    pin_block_format=request.pin_block_format,
+                )
+            except PinVerificationFailed:
+                return "bad", None
+            except PinPolicyError:
+                return "ok", "rejected"
+            return "ok", changed.to_json()
+        try:
+            await hsm.verify_pin(
+                tpk=keys.tpk,
+                pin_block=request.pin_block,
+                pan=request.pan,
+                verification=card.pin_verification,
+                pin_block_format=request.pin_block_format,
+            )
+        except PinVerificationFailed:
+            return "bad", None
+        return "ok", None
+
+
+def pin_format_fits(keys: TerminalKeys, request: FinancialRequest) -> bool:
+    """Spec 7: TDES terminals send format 0 in 52, AES terminals format 4 in 48/PB."""
+    if request.pin_block is None:
+        return True
+    return PIN_BLOCK_FORMATS.get(keys.key_type) == request.pin_block_format
+
+
+def _expired(card: CardView, request: FinancialRequest, received_at: dt.datetime) -> bool:
+    today = received_at.astimezone(dt.UTC).date()
+    expiries = [card.expiry] + ([request.presented_expiry] if request.presented_expiry else [])
+    return any(is_expired(expiry, today) for expiry in expiries)
+
+
+def _void_item(
+    request: FinancialRequest, content: str, token: str, received_at: dt.datetime
+) -> FinancialItem:
+    """The fields ``auth_void`` needs for a request that never reached a batch."""
+    return FinancialItem(
+        key=request.key, fingerprint=content, processing_code=request.processing_code,
+        amount_minor=request.amount_minor, token=token, card_id=None, card_version=0,
+        presented_expiry=None, month=0, pin="none", from_account=None, to_account=None,
+        static_code=None, kind="unsupported", new_pin=None, currency=request.currency,
+        day=received_at.date(), expires_at=received_at, daily_max=None, daily_count=None,
+        ledger_key="", ledger_fingerprint="", description=None, reference=None, rrn=request.rrn,
+    )  # fmt: skip
