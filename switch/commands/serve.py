@@ -31,7 +31,6 @@ from switch.commands.common import CliError, add_dsn_flag
 from switch.config import Config, ConfigError
 from switch.db.embedded import EmbeddedDatabaseError, database_dsn
 from switch.db.migrate import migrate
-from switch.db.notifications import Notifications
 from switch.db.runtime import DatabaseUnavailable, open_database
 from switch.fdlimit import raise_open_file_limit
 from switch.supervisor import (
@@ -160,12 +159,8 @@ async def _run(config: Config, dsn: str, reuse_port: bool = False) -> None:
 
 def _install_cluster_sessions(app: SwitchApp, db: Any) -> None:
     """One connection per terminal across nodes (switch/cluster_sessions.py), on the app's
-    notification hub when it has one, else on a hub of our own."""
-    hub = getattr(app, "notifications", None)
-    if hub is None:
-        hub = Notifications(db)
-        app.add_background_task(hub.run)
-    cluster = ClusterSessions(db, app.sessions, hub)
+    notification hub (subscribed before the app runs it)."""
+    cluster = ClusterSessions(db, app.sessions, app.notifications)
     app.network.on_sign_on = cluster.record_sign_on
     app.add_background_task(cluster.run)
 
