@@ -19,7 +19,8 @@ once when all of them listen (spec 9), restarts a worker that dies (with a
 growing delay while it keeps dying), and on SIGTERM/SIGINT forwards the signal
 so each worker drains, then waits for them (a second signal is forwarded too:
 the workers then stop at once). A worker's connections die with it; the
-terminals reconnect (to a surviving worker) and reverse what got no answer.
+terminals reconnect (to a surviving worker) and reverse what got no answer. A
+worker whose supervisor is gone (SIGKILL) notices within a second and drains.
 """
 
 from __future__ import annotations
@@ -173,8 +174,10 @@ class Supervisor:
         on_listening()  # stopped before this worker ever listened: let run() go on
 
     async def _run_once(self, worker: _Worker, on_listening: Callable[[], None]) -> None:
+        # Own session: a terminal's Ctrl-C reaches only the supervisor, which forwards it
+        # once (a worker receiving it twice would skip draining).
         process = await trio.lowlevel.open_process(
-            list(self.command(worker.index)), stdout=subprocess.PIPE
+            list(self.command(worker.index)), stdout=subprocess.PIPE, start_new_session=True
         )
         worker.process = process
         worker.generation += 1

@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import functools
 import logging
+import os
 import signal
 import sys
 from typing import Any
@@ -40,6 +41,8 @@ from switch.supervisor import (
     reuseport_listeners,
     reuseport_socket,
 )
+
+ORPHAN_CHECK_S = 1.0  # how often a worker checks that its supervisor is alive
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -73,6 +76,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         default=None,
         help="worker processes sharing the port via SO_REUSEPORT, under a supervisor (default 1)",
     )
+    serve.add_argument("--supervisor-pid", type=int, default=None, help=argparse.SUPPRESS)
     serve.add_argument(
         "--reuse-port",
         action="store_true",
@@ -112,7 +116,7 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
         )
     try:
         with database_dsn(config) as dsn:
-            trio.run(_run, config, dsn, bool(args.reuse_port))
+            trio.run(_run, config, dsn, bool(args.reuse_port), args.supervisor_pid)
     except EmbeddedDatabaseError as exc:
         raise CliError(str(exc)) from exc
     except ConfigError as exc:  # e.g. a [networks] entry found wrong while wiring the app
@@ -126,7 +130,9 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-async def _run(config: Config, dsn: str, reuse_port: bool = False) -> None:
+async def _run(
+    config: Config, dsn: str, reuse_port: bool = False, supervisor_pid: int | None = None
+) -> None:
     database = config.database
     async with open_database(
         dsn,
@@ -155,6 +161,8 @@ async def _run(config: Config, dsn: str, reuse_port: bool = False) -> None:
                 host, port = addresses[0]
                 print(f"listening {host}:{port}", flush=True)
                 nursery.start_soon(_stop_on_signals, signals, app, nursery.cancel_scope)
+                if supervisor_pid is not None:
+                    nursery.start_soon(_drain_when_orphaned, supervisor_pid, app)
 
 
 def _install_cluster_sessions(app: SwitchApp, db: Any) -> None:
@@ -163,6 +171,14 @@ def _install_cluster_sessions(app: SwitchApp, db: Any) -> None:
     cluster = ClusterSessions(db, app.sessions, app.notifications)
     app.network.on_sign_on = cluster.record_sign_on
     app.add_background_task(cluster.run)
+
+
+async def _drain_when_orphaned(supervisor_pid: int, app: SwitchApp) -> None:
+    """A worker whose supervisor died (SIGKILL) drains and exits rather than serve unwatched."""
+    while os.getppid() == supervisor_pid:
+        await trio.sleep(ORPHAN_CHECK_S)
+    print("atm-switch: supervisor gone: shutting down", file=sys.stderr, flush=True)
+    app.request_shutdown()
 
 
 async def _stop_on_signals(signals: Any, app: SwitchApp, everything: trio.CancelScope) -> None:
@@ -226,6 +242,7 @@ def _worker_command(
         "--port", str(port),
         "--workers", "1",
         "--reuse-port",
+        "--supervisor-pid", str(os.getpid()),
         "--metrics-host", ops.metrics_host,
         "--metrics-port", str(worker_metrics_port(ops.metrics_port, index)),
         "--framing", server.framing,

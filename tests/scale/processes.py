@@ -73,7 +73,6 @@ async def serve_process(
          "--port", str(port), "--metrics-port", str(metrics), "--workers", str(workers),
          *extra_args],
         stdout=subprocess.PIPE, stderr=(data_dir / log_name).open("ab"), env=env,
-        start_new_session=True,
     )
     rest: list[bytes] = []
     try:
@@ -94,12 +93,15 @@ async def serve_process(
             nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
+            workers: list[psutil.Process] = []
             if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    workers = psutil.Process(process.pid).children(recursive=True)
+                process.kill()
             await process.wait()
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)  # orphaned workers, if any
+            for worker in workers:  # workers run in sessions of their own
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    worker.kill()
 
 
 @contextlib.contextmanager

@@ -116,3 +116,18 @@ def test_supervisor_fails_fast_when_workers_cannot_start(tmp_path: Path) -> None
     assert done.returncode == 2
     assert "listening" not in done.stdout
     assert "atm-switch: error: worker 0 exited with 2 before listening" in done.stderr
+
+
+async def test_workers_drain_when_the_supervisor_is_killed(pg_dsn: str, tmp_path: Path) -> None:
+    """SIGKILL of the supervisor: its workers notice (parent gone) and exit by themselves."""
+    data_dir = tmp_path / "data"
+    await trio.to_thread.run_sync(prepare, data_dir, pg_dsn, FIXTURE)
+    async with serve_process(data_dir, pg_dsn, workers=2) as serve:
+        workers = serve.children()
+        assert len(workers) == 2
+        serve.kill()
+        await serve.process.wait()
+        with trio.fail_after(20):
+            while any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers):
+                await trio.sleep(0.1)
+        assert listening_pids(serve.address[1]) == set()
