@@ -128,6 +128,9 @@ class NetworkManagement:
     def __init__(self, directory: TerminalDirectory, sessions: SessionRegistry) -> None:
         self._directory = directory
         self._sessions = sessions
+        # Called before a sign-on is claimed; multi-node serve records it in the database
+        # (switch/cluster_sessions.py). May raise DatabaseUnavailable (answered 91).
+        self.on_sign_on: Callable[[str, Session], Awaitable[None]] | None = None
 
     async def permits(self, request: Message, session: Session) -> bool:
         """True when ``session`` is signed on as field 41's terminal and it is still enabled."""
@@ -178,6 +181,8 @@ class NetworkManagement:
         if status != STATUS_ENABLED or session.closing:
             log.warning("sign-on refused", extra={**extra, "reason": status or "unknown terminal"})
             return answer(request, ResponseCode.NOT_PERMITTED_TO_TERMINAL)
+        if self.on_sign_on is not None:
+            await self.on_sign_on(terminal_id, session)
         self._sessions.claim(terminal_id, session)
         log.info("signed on", extra=extra)
         return answer(request, ResponseCode.APPROVED)

@@ -23,7 +23,7 @@ import errno
 import itertools
 import logging
 import ssl
-from collections.abc import Sequence, Set
+from collections.abc import Awaitable, Callable, Sequence, Set
 from typing import Final, Protocol
 
 import trio
@@ -84,6 +84,10 @@ class SwitchServer:
         self.inflight_total_max = inflight_total_max
         self.fatal_errors = fatal_errors
         self.addresses: list[tuple[str, int]] = []
+        # How to listen; ``serve --reuse-port`` swaps in SO_REUSEPORT sockets (supervisor.py).
+        self.open_listeners: Callable[[], Awaitable[list[trio.SocketListener]]] = (
+            self._open_tcp_listeners
+        )
         self.inflight_total = 0
         # MTIs whose handler answers within request_deadline_s on its own (it says so through
         # ``self_timed_mtis``): the server adds no cancel scope of its own for them.
@@ -106,7 +110,7 @@ class SwitchServer:
         self, *, task_status: trio.TaskStatus[list[tuple[str, int]]] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Serve until :meth:`request_shutdown`; ``started(addresses)`` once listening."""
-        listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+        listeners = await self.open_listeners()
         self.addresses = [_sockname(listener) for listener in listeners]
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as accepting:
@@ -134,6 +138,9 @@ class SwitchServer:
             now = trio.current_time()
             for connection in list(self._connections):
                 connection.check_timeouts(now)
+
+    async def _open_tcp_listeners(self) -> list[trio.SocketListener]:
+        return await trio.open_tcp_listeners(self.config.port, host=self.config.host)
 
     async def _drain(self, connections: trio.Nursery) -> None:
         log.info("draining", extra={"count": len(self._connections)})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from switch.commands import standby
 from switch.commands.common import add_dsn_flag, add_json_flag, print_json, run_with_database
 from switch.config import Config
 from switch.db.migrate import migrate
@@ -21,6 +22,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     add_dsn_flag(init)
     add_json_flag(init)
     init.set_defaults(handler=_init)
+    standby.register(db_sub, common)
 
 
 def _init(args: argparse.Namespace, config: Config) -> int:

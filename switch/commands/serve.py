@@ -4,12 +4,21 @@ Works alone on a fresh machine: starts the embedded PostgreSQL when no DSN is
 given, applies migrations, makes sure the LMK exists, then listens and prints
 ``listening HOST:PORT`` on standard output (spec 9). Logs are JSON on stderr.
 The first SIGTERM/SIGINT drains gracefully; a second one stops at once.
+
+``--workers N`` (N > 1) runs a supervisor instead (switch/supervisor.py): it
+starts the embedded PostgreSQL if needed, reserves the port, and runs N worker
+processes (this same command with ``--reuse-port``) sharing the port through
+``SO_REUSEPORT``. Worker ``i`` serves its ops HTTP endpoint on
+``metrics-port + i`` (each worker is its own Prometheus target; 0 stays 0).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import logging
+import os
 import signal
 import sys
 from typing import Any
@@ -18,12 +27,22 @@ import trio
 
 from ops.logs import configure_logging
 from switch.app import SwitchApp
+from switch.cluster_sessions import ClusterSessions
 from switch.commands.common import CliError, add_dsn_flag
 from switch.config import Config, ConfigError
 from switch.db.embedded import EmbeddedDatabaseError, database_dsn
 from switch.db.migrate import migrate
 from switch.db.runtime import DatabaseUnavailable, open_database
 from switch.fdlimit import raise_open_file_limit
+from switch.supervisor import (
+    Supervisor,
+    WorkerStartFailed,
+    format_address,
+    reuseport_listeners,
+    reuseport_socket,
+)
+
+ORPHAN_CHECK_S = 1.0  # how often a worker checks that its supervisor is alive
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -51,6 +70,18 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     serve.add_argument("--tls-key", default=None, help="PEM private key for --tls-cert")
     serve.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING, ERROR")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes sharing the port via SO_REUSEPORT, under a supervisor (default 1)",
+    )
+    serve.add_argument("--supervisor-pid", type=int, default=None, help=argparse.SUPPRESS)
+    serve.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="listen with SO_REUSEPORT, so several serve processes can share one port",
+    )
     serve.set_defaults(handler=_serve, config_flags=_config_flags)
 
 
@@ -64,6 +95,7 @@ def _config_flags(args: argparse.Namespace) -> dict[str, Any]:
         "ops.metrics_port": args.metrics_port,
         "ops.metrics_host": args.metrics_host,
         "ops.log_level": args.log_level,
+        "server.workers": args.workers,
     }
 
 
@@ -71,6 +103,10 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
     configure_logging(config.ops.log_level, config.ops.log_file)
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # initdb/pg_ctl transcripts
     _ensure_lmk(config)
+    if config.server.workers < 1:
+        raise CliError("--workers must be at least 1")
+    if config.server.workers > 1:
+        return _supervise(args, config)
     soft, _ = raise_open_file_limit(config.server.connections_max)
     if soft < config.server.connections_max:
         logging.getLogger("switch").warning(
@@ -80,7 +116,7 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
         )
     try:
         with database_dsn(config) as dsn:
-            trio.run(_run, config, dsn)
+            trio.run(_run, config, dsn, bool(args.reuse_port), args.supervisor_pid)
     except EmbeddedDatabaseError as exc:
         raise CliError(str(exc)) from exc
     except ConfigError as exc:  # e.g. a [networks] entry found wrong while wiring the app
@@ -94,7 +130,9 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-async def _run(config: Config, dsn: str) -> None:
+async def _run(
+    config: Config, dsn: str, reuse_port: bool = False, supervisor_pid: int | None = None
+) -> None:
     database = config.database
     async with open_database(
         dsn,
@@ -106,6 +144,12 @@ async def _run(config: Config, dsn: str) -> None:
         await migrate(db)
         app = SwitchApp(config, db, hsm=_open_hsm(config))
         app.install_extensions()
+        _install_cluster_sessions(app, db)
+        if reuse_port:
+            server = config.server
+            app.server.open_listeners = functools.partial(
+                reuseport_listeners, server.host, server.port
+            )
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with trio.open_nursery() as nursery:
 
@@ -117,6 +161,24 @@ async def _run(config: Config, dsn: str) -> None:
                 host, port = addresses[0]
                 print(f"listening {host}:{port}", flush=True)
                 nursery.start_soon(_stop_on_signals, signals, app, nursery.cancel_scope)
+                if supervisor_pid is not None:
+                    nursery.start_soon(_drain_when_orphaned, supervisor_pid, app)
+
+
+def _install_cluster_sessions(app: SwitchApp, db: Any) -> None:
+    """One connection per terminal across nodes (switch/cluster_sessions.py), on the app's
+    notification hub (subscribed before the app runs it)."""
+    cluster = ClusterSessions(db, app.sessions, app.notifications)
+    app.network.on_sign_on = cluster.record_sign_on
+    app.add_background_task(cluster.run)
+
+
+async def _drain_when_orphaned(supervisor_pid: int, app: SwitchApp) -> None:
+    """A worker whose supervisor died (SIGKILL) drains and exits rather than serve unwatched."""
+    while os.getppid() == supervisor_pid:
+        await trio.sleep(ORPHAN_CHECK_S)
+    print("atm-switch: supervisor gone: shutting down", file=sys.stderr, flush=True)
+    app.request_shutdown()
 
 
 async def _stop_on_signals(signals: Any, app: SwitchApp, everything: trio.CancelScope) -> None:
@@ -130,6 +192,67 @@ async def _stop_on_signals(signals: Any, app: SwitchApp, everything: trio.Cancel
             app.request_shutdown()
         else:
             everything.cancel()
+
+
+def _supervise(args: argparse.Namespace, config: Config) -> int:
+    """Reserve the port, then run and watch ``server.workers`` worker processes."""
+    server = config.server
+    try:
+        with database_dsn(config) as dsn, contextlib.closing(
+            reuseport_socket(server.host, server.port)
+        ) as reserved:
+            port = int(reserved.getsockname()[1])
+
+            def announce() -> None:
+                print(f"listening {format_address(server.host, port)}", flush=True)
+
+            supervisor = Supervisor(
+                functools.partial(_worker_command, args, config, dsn, port),
+                server.workers,
+                announce=announce,
+                stop_timeout_s=server.shutdown_grace_s + 15.0,
+            )
+            trio.run(supervisor.run)
+    except EmbeddedDatabaseError as exc:
+        raise CliError(str(exc)) from exc
+    except WorkerStartFailed as exc:
+        raise CliError(f"{exc} (see its log above)") from exc
+    except OSError as exc:
+        raise CliError(
+            f"cannot listen on {server.host}:{server.port}: {exc.strerror or exc}"
+        ) from exc
+    return 0
+
+
+def worker_metrics_port(base: int, index: int) -> int:
+    """Worker ``index``'s ops port: ``base + index``, or 0 (a free port) when ``base`` is 0."""
+    return base + index if base else 0
+
+
+def _worker_command(
+    args: argparse.Namespace, config: Config, dsn: str, port: int, index: int
+) -> list[str]:
+    """This command again, as one worker: every effective setting passed as a flag."""
+    server, ops = config.server, config.ops
+    argv = [
+        sys.executable, "-m", "switch.cli", "serve",
+        "--data-dir", str(config.data_dir),
+        "--dsn", dsn,
+        "--host", server.host,
+        "--port", str(port),
+        "--workers", "1",
+        "--reuse-port",
+        "--supervisor-pid", str(os.getpid()),
+        "--metrics-host", ops.metrics_host,
+        "--metrics-port", str(worker_metrics_port(ops.metrics_port, index)),
+        "--framing", server.framing,
+        "--log-level", ops.log_level,
+    ]  # fmt: skip
+    if getattr(args, "config", None):
+        argv += ["--config", str(args.config)]
+    if server.tls_cert:
+        argv += ["--tls-cert", server.tls_cert, "--tls-key", server.tls_key or server.tls_cert]
+    return argv
 
 
 def _ensure_lmk(config: Config) -> None:
