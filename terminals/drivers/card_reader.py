@@ -134,11 +134,15 @@ class CardReaderDriver:
         return False
 
     async def _poll_until(self, position: CardPosition, timeout_seconds: float) -> bool:
-        with trio.move_on_after(timeout_seconds):
-            while (await self.status()).card is not position:
-                await trio.sleep(self._timing.status_poll_seconds)
-            return True
-        return False
+        """Poll between exchanges, never cancelling one: a status request cut off after it
+        was sent would leave its reply on the line for the next command to read."""
+        deadline = trio.current_time() + timeout_seconds
+        while (await self.status()).card is not position:
+            remaining = deadline - trio.current_time()
+            if remaining <= 0:
+                return False
+            await trio.sleep(min(self._timing.status_poll_seconds, remaining))
+        return True
 
     async def _command(self, command: ReaderCommand, data: bytes = b"") -> PositiveReply:
         await require_dsr(

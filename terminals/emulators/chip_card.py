@@ -98,14 +98,14 @@ class ChipCard:
 
     @classmethod
     def personalise(cls, imk_ac_hex: str, pan: str, expiry: str, psn: str, *,
-                    atc: int = 0) -> ChipCard:
+                    atc: int = 0, service_code: str = "220") -> ChipCard:
         """What the issuer's personalisation bureau does: derive MK-AC (option A) from IMK-AC."""
         if len(psn) != 2 or not psn.isdigit():
             raise ValueError("the PSN is 2 digits")
         if not 0 <= atc < atc_max:
             raise ValueError("the ATC is 0..65534")
         mk_ac = chip_crypto.derive_mk_ac(bytes.fromhex(imk_ac_hex), pan, psn)
-        return cls(pan, expiry, psn, mk_ac, atc)
+        return cls(pan, expiry, psn, mk_ac, atc, service_code)
 
     @property
     def track2(self) -> str:
