@@ -86,7 +86,7 @@ SPEC: Final[dict[str, dict[str, Any]]] = {
     "15": _fixed(4, "n", "clear", "Settlement date MMDD"),
     "18": _fixed(4, "n", "clear", "Merchant type"),
     "22": _fixed(3, "n", "clear", "POS entry mode"),
-    "23": _fixed(3, "n", "clear", "PAN sequence number"),
+    "23": _fixed(3, "n", "clear", "PAN sequence number, 0 + the 2-digit PSN (section 11)"),
     "32": _variable(2, 11, "n", "clear", "Acquiring institution id"),
     "35": _variable(2, 37, "z", "track2", "Track 2"),
     "37": _fixed(12, "an", "clear", "Retrieval reference number"),
