@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from terminals.atm.session import parse_track2
+from terminals.scenarios.expect import Expectation, ExpectationError, parse_expectation
 
 TRANSACTION_TYPES = ("withdrawal", "deposit", "transfer", "balance", "mini_statement",
                      "pin_change")
@@ -104,6 +105,13 @@ class Scenario:
     host_faults: Mapping[str, Any] = field(default_factory=dict)
     host: str | None = None
     port: int | None = None
+    expect: Expectation | None = None
+    requires: tuple[str, ...] = ()  # host capabilities the scenario needs ("chip")
+    description: str = ""
+
+
+# Capabilities a scenario may require of the switch it runs against.
+CAPABILITIES = ("chip",)
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -132,7 +140,7 @@ def bundled_scenarios() -> list[str]:
 
 def parse_scenario(document: Mapping[str, Any], default_name: str) -> Scenario:
     unknown = set(document) - {"name", "seed", "terminal", "faults", "host_faults", "sessions",
-                               "host"}
+                               "host", "expect", "requires", "description"}
     if unknown:
         raise ScenarioError(f"unknown top-level key(s): {', '.join(sorted(unknown))}")
     sessions = document.get("sessions", [])
@@ -148,7 +156,25 @@ def parse_scenario(document: Mapping[str, Any], default_name: str) -> Scenario:
         host_faults=_table(document, "host_faults", "host_faults"),
         host=str(host["host"]) if "host" in host else None,
         port=_integer(host["port"], "host.port") if "port" in host else None,
+        expect=_expect(document.get("expect")),
+        requires=_requires(document.get("requires", [])),
+        description=str(document.get("description", "")),
     )
+
+
+def _expect(table: Any) -> Expectation | None:
+    if table is None:
+        return None
+    try:
+        return parse_expectation(table)
+    except ExpectationError as exc:
+        raise ScenarioError(str(exc)) from exc
+
+
+def _requires(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or any(v not in CAPABILITIES for v in value):
+        raise ScenarioError(f"requires must list capabilities from: {', '.join(CAPABILITIES)}")
+    return tuple(value)
 
 
 def _table(document: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:

@@ -99,15 +99,19 @@ async def running_atm(scenario: Scenario, *, host: str, port: int, data_dir: Pat
 
 
 async def run_scenario(scenario: Scenario, *, host: str, port: int, data_dir: Path,
-                       durable_journal: bool = True) -> dict[str, Any]:
-    """Play every session of ``scenario``; return the results."""
+                       durable_journal: bool = True, wallet_dir: Path | None = None
+                       ) -> dict[str, Any]:
+    """Play every session of ``scenario``; return the results. ``wallet_dir`` holds the chip
+    cards' ATCs (default: ``data_dir``; the catalogue shares one across its scenarios)."""
     async with running_atm(scenario, host=host, port=port, data_dir=data_dir,
                            durable_journal=durable_journal) as atm:
         customer = atm.firmware.customer
         if not isinstance(customer, ScriptedCustomer):
             raise TypeError("run_scenario needs the scripted customer")
-        wallet = ChipWallet(data_dir)
+        wallet = ChipWallet(wallet_dir or data_dir)
         for number, session in enumerate(scenario.sessions, start=1):
+            if number > 1:  # settle the last session's holds before the next card comes
+                await atm.link.wait_advices_sent(advices_drain_timeout_s)
             customer.begin(session)
             await atm.insert_card(session.card, wallet.card_for(session))
             await atm.firmware.wait_sessions(number)
@@ -144,6 +148,7 @@ def results(scenario: Scenario, atm: Atm, drained: bool,
         "cassettes": atm.firmware.counters.snapshot(),
         "cash_paid_out": atm.firmware.counters.amount_paid_out(),
         "journal": str(atm.journal.path),
+        "journal_events": list(atm.journal.events),
         "chip_cards": {key: {"atc": card.atc, "decisions": [
             {"atc": d.atc, "requested": d.requested.name, "returned": d.returned.name,
              "arpc_verified": d.arpc_verified} for d in card.decisions]}

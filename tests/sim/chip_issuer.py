@@ -25,7 +25,7 @@ from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 from switch.protocol.dialect import SPEC
-from switch.protocol.field48 import encode_tags
+from switch.protocol.field48 import decode_tags, encode_tags
 
 # Spec 11 table: tag -> length in bytes (9F10 is 1..32).
 MANDATORY = {"9F26": 8, "9F27": 1, "9F37": 4, "9F36": 2, "95": 5, "9A": 3, "9C": 1, "9F02": 6,
@@ -44,6 +44,7 @@ class IssuerCard:
     corrupt_arpc: bool = False
     omit_arpc: bool = False
     atc_accepted: int = -1
+    wrong_pins: int = 0
 
 
 @dataclass
@@ -94,6 +95,8 @@ class ChipIssuer:
         if mti[:3] == "022" and rrn in self.holds:
             pan, _amount = self.holds.pop(rrn)
             self.cards[pan].balance -= int(decoded["4"])
+        elif mti[:3] == "022" and decoded["3"][:2] == "21":
+            self.cards[decoded["2"]].balance += int(decoded["4"])
         elif mti[:3] == "042" and rrn in self.holds:
             pan, _amount = self.holds.pop(rrn)
             self.cards[pan].balance -= int(decoded.get("95", "0" * 12)[:12])
@@ -124,9 +127,24 @@ class ChipIssuer:
             fields["38"] = "A12345"
             if request["3"][:2] == "01" and card is not None:
                 self.holds[request["37"]] = (pan, int(request["4"]))
+        if code == "00" and card is not None and request["3"][:2] != "39":
+            fields["54"] = self._balances(card, request["3"][2:4])
+        if code == "00" and request["3"][:2] == "39":
+            name = "Test Payee"
+            fields["48"] = encode_tags({"PN": name[0] + "*" * (len(name) - 1)})
+            fields["103"] = request["103"]
         if icc is not None:
             fields["55"] = icc
         return self._encode(fields)
+
+    def _balances(self, card: IssuerCard, account_type: str) -> str:
+        """Field 54 (spec 2): ledger then available, each type + amount type + 156 + C/D + n12."""
+        held = sum(amount for pan, amount in self.holds.values() if pan == card.pan)
+        blocks = []
+        for amount_type, value in (("01", card.balance), ("02", card.balance - held)):
+            sign = "C" if value >= 0 else "D"
+            blocks.append(f"{account_type}{amount_type}156{sign}{abs(value):012d}")
+        return "".join(blocks)
 
     def _decide(self, request: dict[str, Any], card: IssuerCard | None) -> tuple[str, str | None]:
         if card is None:
@@ -140,9 +158,7 @@ class ChipIssuer:
             if session_key is None or arqc is None:
                 return "59", None
             card.atc_accepted = atc
-        code = card.answer
-        if "52" in request and not self._pin_ok(request["52"], card):
-            code = "55"
+        code = self._pin_and_answer(request, card)
         if session_key is None or arqc is None or card.omit_arpc:
             return code, None
         arc = code.encode("ascii")
@@ -172,10 +188,28 @@ class ChipIssuer:
             return None, None, -1
         return session_key, arqc, atc
 
-    def _pin_ok(self, pin_block_hex: str, card: IssuerCard) -> bool:
+    def _pin_and_answer(self, request: dict[str, Any], card: IssuerCard) -> str:
+        """PIN tries as spec 6 and 10 say (75 on the third wrong PIN), PIN change applied."""
+        if "52" not in request:
+            return card.answer
+        if card.wrong_pins >= 3:
+            return "75"
+        if not self._pin_ok(request["52"], card):
+            card.wrong_pins += 1
+            return "75" if card.wrong_pins >= 3 else "55"
+        card.wrong_pins = 0
+        new_block = decode_tags(request.get("48", "")).get("NP")
+        if request["3"][:2] == "90" and new_block and card.answer == "00":
+            card.pin = self._clear_pin(new_block, card)
+        return card.answer
+
+    def _clear_pin(self, pin_block_hex: str, card: IssuerCard) -> str:
         decryptor = Cipher(TripleDES(self.tpk + self.tpk[:8]), modes.ECB()).decryptor()
         clear = decryptor.update(bytes.fromhex(pin_block_hex)) + decryptor.finalize()
-        return bool(psec.pinblock.decode_pinblock_iso_0(clear, card.pan) == card.pin)
+        return str(psec.pinblock.decode_pinblock_iso_0(clear, card.pan))
+
+    def _pin_ok(self, pin_block_hex: str, card: IssuerCard) -> bool:
+        return self._clear_pin(pin_block_hex, card) == card.pin
 
     def _encode(self, fields: dict[str, Any]) -> bytes:
         secondary = any(key.isdigit() and int(key) > 64 for key in fields)
