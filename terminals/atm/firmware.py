@@ -57,6 +57,7 @@ Handler = Callable[[], Awaitable[Event]]
 # Transactions with a ledger effect: a 0200 of these that got no answer is reversed (spec 5.4).
 REVERSIBLE = frozenset({"withdrawal", "deposit", "transfer"})
 RETAIN_CODES = frozenset({"41", "43"})
+SUSPECTED_FRAUD = "59"  # spec 6/11: chip cryptogram failed or replayed; return the card
 CARD_READER_READ_ERROR = "20"
 CARD_READER_NO_ATR = "60"
 _MENU_EVENTS = {
@@ -217,6 +218,8 @@ class AtmFirmware:
         event = self._classify(record, response)
         if session.chip is not None:
             event = await self._chip_second_ac(record, response, event)
+        if event is Event.RETURN_CARD:
+            await self.show("declined", code=SUSPECTED_FRAUD, text=record.text)
         return event
 
     # -- the chip's part of the host conversation (spec 11) ------------------------------
@@ -294,6 +297,8 @@ class AtmFirmware:
             return Event.WRONG_PIN
         if code in RETAIN_CODES or (code == "75" and self.config.retain_card_on_75):
             return Event.RETAIN_CARD
+        if code == SUSPECTED_FRAUD:
+            return Event.RETURN_CARD
         return Event.DECLINED
 
     def reverse(self, record: TransactionRecord, reason: str, dispensed: int | None = None

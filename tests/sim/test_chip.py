@@ -173,3 +173,19 @@ async def test_stripe_cards_are_unchanged_and_a_stripe_only_reader_gets_05(
                          terminal={"chip_reader": False})
     assert host.requests("0200")[-1]["22"] == "021"
     assert no_chip["transactions"][0]["response_code"] == "05"
+
+
+async def test_replayed_atc_gets_59_and_the_card_is_returned_at_once(
+    issuer: tuple[ChipIssuer, int], tmp_path: Path
+) -> None:
+    """The issuer already accepted a higher ATC (spec 11 replay rule): 59, the card goes back to
+    the customer without a second transaction, and nothing is reversed or dispensed."""
+    host, port = issuer
+    host.cards[CHIP_PAN].atc_accepted = 100
+    result = await play(port, tmp_path, chip_session({"type": "withdrawal", "amount": 20_000},
+                                                     {"type": "balance"}))
+    [record] = result["transactions"]
+    assert (record["response_code"], record["cryptogram"]) == ("59", "AAC")
+    assert "reversal_reason" not in record and result["cash_paid_out"] == 0
+    assert result["sessions"][0]["card_outcome"] == "returned"
+    assert len(host.requests("0200")) == 1 and host.requests("0420") == []
