@@ -1,6 +1,8 @@
 """``atm-sim``: the ATM simulator's command line.
 
     atm-sim run SCENARIO [--host H --port P] [--data-dir D] [--json]   scripted sessions
+    atm-sim run --all [--junit FILE.xml] [--capability chip]          the whole catalogue
+    atm-sim catalogue-fixture                                          the catalogue's fixture
     atm-sim interactive --card TRACK2 [--host H --port P] [--tmk HEX]  screen + keypad here
     atm-sim balance [--data-dir D] [--json]                            balancing report
     atm-sim export-ej --date YYYY-MM-DD [--data-dir D] [--out FILE]    one day's journal
@@ -8,7 +10,8 @@
 
 The switch must be running (``atm-switch serve``) with the terminal and cards loaded
 (``atm-switch fixtures load``); ``atm-switch demo`` does all of it in one command.
-Errors print one line on stderr and exit non-zero.
+Errors print one line on stderr and exit non-zero; a scenario whose ``[expect]`` table is not
+met exits 1 (the mismatches on stderr).
 """
 
 from __future__ import annotations
@@ -30,7 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     run = sub.add_parser("run", help="play a scenario file (TOML) against a switch")
-    run.add_argument("scenario", help="scenario file, or the name of a bundled scenario")
+    run.add_argument("scenario", nargs="?",
+                     help="scenario file, or the name of a bundled scenario")
+    run.add_argument("--all", action="store_true",
+                     help="every bundled scenario (the switch loaded with catalogue-fixture)")
+    run.add_argument("--junit", metavar="FILE.xml", help="with --all: write JUnit XML here")
+    run.add_argument("--only", action="append", default=[], metavar="NAME",
+                     help="with --all: just these bundled scenarios (repeatable)")
+    run.add_argument("--capability", action="append", default=[], choices=["chip"],
+                     help="the switch supports this; scenarios requiring it run, else skip")
     _host_flags(run)
     run.add_argument("--json", action="store_true", help="print the results as one JSON object")
     interactive = sub.add_parser("interactive", help="the ATM screen and keypad in this terminal")
@@ -47,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
     export.add_argument("--out", default=None, help="file to write (default: standard output)")
     sub.add_parser("scenarios", help="list the bundled scenarios")
+    sub.add_parser("catalogue-fixture",
+                   help="print the fixture (JSON) the bundled scenarios are written against")
     return parser
 
 
@@ -72,6 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _balance(args)
         if args.command == "export-ej":
             return _export_ej(args)
+        if args.command == "catalogue-fixture":
+            from terminals.scenarios.catalogue import catalogue_fixture_text
+
+            sys.stdout.write(catalogue_fixture_text())
+            return 0
         from terminals.scenarios.loader import bundled_scenarios
 
         print("\n".join(bundled_scenarios()))
@@ -84,9 +102,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from terminals.scenarios.expect import check
     from terminals.scenarios.loader import ScenarioError, load_scenario
     from terminals.scenarios.runner import run_scenario
 
+    if args.all:
+        if args.scenario:
+            raise SimError("give a scenario or --all, not both")
+        return _run_all(args)
+    if not args.scenario:
+        raise SimError("name a scenario (atm-sim scenarios lists them) or use --all")
     try:
         scenario = load_scenario(args.scenario)
     except ScenarioError as exc:
@@ -94,12 +119,43 @@ def _run(args: argparse.Namespace) -> int:
     host = args.host or scenario.host or "127.0.0.1"
     port = args.port or scenario.port or 8583
     result = _trio_run(run_scenario, scenario, host, port, Path(args.data_dir))
+    verdict = check(scenario.expect, result) if scenario.expect else None
+    if verdict is not None:
+        result["expectations_met"] = verdict.passed
+        result["mismatches"] = verdict.mismatches
     if args.json:
         json.dump(result, sys.stdout, ensure_ascii=False, sort_keys=True)
         sys.stdout.write("\n")
     else:
         print(describe_run(result))
+    if verdict is not None and not verdict.passed:
+        print(f"atm-sim: scenario {scenario.name} did not meet its expectations:",
+              *(f"  - {m}" for m in verdict.mismatches), sep="\n", file=sys.stderr)
+        return 1
     return 0
+
+
+def _run_all(args: argparse.Namespace) -> int:
+    from terminals.scenarios.catalogue import describe_results, junit_xml, run_catalogue
+
+    async def main() -> Any:
+        return await run_catalogue(args.only or None, host=args.host or "127.0.0.1",
+                                   port=args.port or 8583, data_dir=Path(args.data_dir),
+                                   capabilities=args.capability)
+
+    from terminals.scenarios.loader import bundled_scenarios
+
+    unknown = sorted(set(args.only) - set(bundled_scenarios()))
+    if unknown:
+        raise SimError(f"no bundled scenario named {', '.join(unknown)}")
+    try:
+        results = trio.run(main)
+    except OSError as exc:
+        raise SimError(f"{exc.strerror or exc}") from exc
+    if args.junit:
+        Path(args.junit).write_text(junit_xml(results), encoding="utf-8")
+    print(describe_results(results))
+    return 0 if all(r.status in ("passed", "skipped") for r in results) else 1
 
 
 def _trio_run(run: Any, scenario: Any, host: str, port: int, data_dir: Path) -> Any:

@@ -80,6 +80,7 @@ class Journal:
         self.terminal_id = terminal_id
         self._durable = durable  # fsync each record (off only for throwaway test journals)
         self._sequence, self._last_hash = _tail_of(path)
+        self.events: list[str] = []  # events written by this object (this run), for checks
 
     def record(self, event: str, **fields: Any) -> dict[str, Any]:
         """Append one record; returns it as written (masked)."""
@@ -100,6 +101,7 @@ class Journal:
             if self._durable:
                 os.fsync(handle.fileno())
         self._last_hash = hashlib.sha256(line.encode("utf-8")).hexdigest()
+        self.events.append(event)
         return record
 
 

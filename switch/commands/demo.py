@@ -5,6 +5,11 @@ free port, demo accounts, a card and one ATM whose four devices are emulators on
 a short bilingual session (balance, withdrawal, transfer, mini statement; one customer in
 English, one in Chinese) and prints what happened. ``--json`` prints one JSON object.
 The demo's clear PIN and TMK are test data, loaded the way ``fixtures load`` loads them.
+
+``--interactive`` starts the same system but hands the ATM's screen and keypad to the person at
+this terminal: a menu of demo cards (stripe, and chip when the switch supports it) with their
+PINs, then the real firmware, drivers and emulators. When the switch checks chip cryptograms
+(:func:`switch_supports_chip`) the scripted demo also plays one chip withdrawal.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import importlib
 import logging
 import shutil
 import tempfile
@@ -31,15 +37,39 @@ from switch.db.runtime import Database, DatabaseUnavailable, open_database
 DEMO_ACCOUNT = "DEMO-WANG"
 DEMO_PAYEE = "DEMO-SMITH"
 DEMO_TMK = "0123456789ABCDEFFEDCBA9876543210"
+DEMO_PAN, DEMO_LOST_PAN, DEMO_CHIP_PAN = (
+    "6228480000000000017", "6228480000000000033", "6228480000000000108")
+DEMO_CHIP_IMK = "00112233445566778899AABBCCDDEEFF"  # test data: the chip card's IMK-AC
+DEMO_CHIP_PSN = "01"
 DEMO_FIXTURE: dict[str, Any] = {
     "accounts": [
         {"id": DEMO_ACCOUNT, "name": "王小明", "currency": "156", "balance": 1_000_000},
         {"id": DEMO_PAYEE, "name": "John Smith", "currency": "156", "balance": 200_000},
     ],
-    "cards": [{"pan": "6228480000000000017", "expiry": "3012", "account": DEMO_ACCOUNT,
-               "pin": "1234"}],
+    "cards": [
+        {"pan": DEMO_PAN, "expiry": "3012", "account": DEMO_ACCOUNT, "pin": "1234"},
+        {"pan": DEMO_LOST_PAN, "expiry": "3012", "account": DEMO_PAYEE, "pin": "1234",
+         "status": "lost"},
+    ],
     "terminals": [{"id": "ATM00001", "tmk": DEMO_TMK}],
 }
+DEMO_CHIP_CARD: dict[str, Any] = {
+    "pan": DEMO_CHIP_PAN, "expiry": "3012", "account": DEMO_ACCOUNT, "pin": "1234",
+    "emv": {"imk_ac": DEMO_CHIP_IMK, "psn": DEMO_CHIP_PSN}}
+
+
+def switch_supports_chip() -> bool:
+    """True once the switch's authorization checks chip cryptograms (spec 11). The
+    authorization package declares it with ``CHIP_CARDS_SUPPORTED = True``; until then a chip
+    card would be approved without an ARPC and refused by its own chip, so the demo keeps to
+    stripe cards."""
+    authorization = importlib.import_module("switch.authorization")
+    return bool(getattr(authorization, "CHIP_CARDS_SUPPORTED", False))
+
+
+def demo_fixture(*, chip: bool) -> dict[str, Any]:
+    cards = [*DEMO_FIXTURE["cards"], *([DEMO_CHIP_CARD] if chip else [])]
+    return {**DEMO_FIXTURE, "cards": cards}
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -50,6 +80,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     add_json_flag(demo)
     demo.add_argument("--scenario", default="demo",
                       help="scenario file or bundled name (default: demo)")
+    demo.add_argument("--interactive", action="store_true",
+                      help="hand the ATM's screen and keypad to you: pick a demo card, use it")
     demo.set_defaults(handler=_demo)
 
 
@@ -57,16 +89,21 @@ def _demo(args: argparse.Namespace, config: Config) -> int:
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     from terminals.scenarios.loader import ScenarioError, load_scenario
 
+    if args.interactive:
+        return _interactive(args, config)
     try:
         scenario = load_scenario(args.scenario)
     except ScenarioError as exc:
         raise CliError(str(exc)) from exc
+    chip = switch_supports_chip()
+    if chip and args.scenario == "demo":
+        scenario = with_chip_withdrawal(scenario)
     started = time.monotonic()
     with _data_dir(getattr(args, "data_dir", None)) as data_dir:
         config = demo_config(config, data_dir)
         try:
             with _dsn(config) as dsn:
-                result = trio.run(_run_demo, config, dsn, scenario)
+                result = trio.run(_run_demo, config, dsn, scenario, demo_fixture(chip=chip))
         except EmbeddedDatabaseError as exc:
             raise CliError(str(exc)) from exc
         except DatabaseUnavailable as exc:
@@ -111,12 +148,86 @@ def _dsn(config: Config) -> Iterator[str]:
         yield dsn
 
 
-async def _run_demo(config: Config, dsn: str, scenario: Any) -> dict[str, Any]:
+def with_chip_withdrawal(scenario: Any) -> Any:
+    """The demo scenario plus one customer withdrawing with the chip card (Chinese)."""
+    from terminals.scenarios.loader import ChipScript, SessionScript, TransactionScript
+
+    chip_session = SessionScript(
+        f"{DEMO_CHIP_PAN}=30122200000000", "zh", ("1234",),
+        (TransactionScript("withdrawal", 20_000),), ChipScript(DEMO_CHIP_IMK, DEMO_CHIP_PSN))
+    return dataclasses.replace(scenario, sessions=(*scenario.sessions, chip_session),
+                               expect=None)
+
+
+def demo_cards(*, chip: bool) -> list[Any]:
+    """The interactive menu: every demo card with its PIN (test data)."""
+    from terminals.scenarios.interactive import DemoCard
+    from terminals.scenarios.loader import ChipScript
+
+    cards = [DemoCard("Wang, CNY 10,000 (stripe)", f"{DEMO_PAN}=30121010000000", "1234"),
+             DemoCard("Lost card: retained", f"{DEMO_LOST_PAN}=30121010000000", "1234")]
+    if chip:
+        cards.append(DemoCard("Wang, same account (chip)", f"{DEMO_CHIP_PAN}=30122200000000",
+                              "1234", ChipScript(DEMO_CHIP_IMK, DEMO_CHIP_PSN)))
+    return cards
+
+
+def _interactive(args: argparse.Namespace, config: Config) -> int:
+    """The person at this terminal is the customer; a summary is printed when they quit."""
+    chip = switch_supports_chip()
+    with _data_dir(getattr(args, "data_dir", None)) as data_dir:
+        config = demo_config(config, data_dir)
+        try:
+            with _dsn(config) as dsn:
+                result = trio.run(_run_interactive, config, dsn, chip)
+        except EmbeddedDatabaseError as exc:
+            raise CliError(str(exc)) from exc
+        except DatabaseUnavailable as exc:
+            raise CliError(f"PostgreSQL is unavailable: {exc}") from exc
+    print(describe_interactive(result))
+    return 0
+
+
+async def _run_interactive(config: Config, dsn: str, chip: bool) -> dict[str, Any]:
+    from terminals.scenarios.interactive import run_card_menu
+
+    async with open_database(dsn, pool_size_min=1, pool_size_max=8) as db:
+        await migrate(db)
+        async with in_process_switch(config, db, demo_fixture(chip=chip)) as (app, address):
+            print(f"atm-switch demo --interactive: switch at {address[0]}:{address[1]}, "
+                  f"ledger {ledger_kind(app.ledger)}, ATM ATM00001 with its four devices on "
+                  "ptys", flush=True)
+            before = await _balance(app, DEMO_ACCOUNT)
+            sessions = await run_card_menu(
+                demo_cards(chip=chip), host=address[0], port=address[1],
+                data_dir=config.data_dir / "atm", terminal_id="ATM00001", tmk=DEMO_TMK)
+            after = await _balance(app, DEMO_ACCOUNT)
+    return {"sessions": sessions, "account": {"id": DEMO_ACCOUNT, "before": before,
+                                              "after": after}}
+
+
+def describe_interactive(result: Mapping[str, Any]) -> str:
+    from terminals.atm.screens import format_amount
+
+    lines = [f"sessions: {len(result['sessions'])}"]
+    for session in result["sessions"]:
+        codes = " ".join(f"{t['type']}:{t.get('response_code') or '--'}"
+                         for t in session["transactions"])
+        lines.append(f"  card {session['card']} ({session.get('entry', 'stripe')}): "
+                     f"{codes or 'no transaction'}; card {session['card_outcome']}")
+    account = result["account"]
+    lines.append(f"account {account['id']}: ledger {format_amount(account['before']['ledger'])}"
+                 f" -> {format_amount(account['after']['ledger'])}")
+    return "\n".join(lines)
+
+
+async def _run_demo(config: Config, dsn: str, scenario: Any,
+                    fixture: Mapping[str, Any]) -> dict[str, Any]:
     from terminals.scenarios.runner import run_scenario
 
     async with open_database(dsn, pool_size_min=1, pool_size_max=8) as db:
         await migrate(db)
-        async with in_process_switch(config, db, DEMO_FIXTURE) as (app, address):
+        async with in_process_switch(config, db, fixture) as (app, address):
             before = await _balance(app, DEMO_ACCOUNT)
             result = await run_scenario(scenario, host=address[0], port=address[1],
                                         data_dir=config.data_dir / "atm")

@@ -30,4 +30,7 @@ class AtmConfig:
     card_wait_poll_s: float = 0.5  # how long one "wait for a card" lasts before re-checking
     host_ready_timeout_s: float = 30.0  # at start: sign-on and key exchange
     amount_entry_tries_max: int = 3
+    # False: a reader without chip contacts (every card read by stripe, 22 = 021), to show the
+    # switch refusing a chip card read by stripe (spec 11, 05).
+    chip_reader: bool = True
     receipt_header: tuple[str, ...] = field(default=("ATM SWITCH", "自动柜员机"))

@@ -18,18 +18,34 @@ import trio
 
 from switch.protocol.message import Message
 from terminals.atm import flows
+from terminals.atm.chip import (
+    ARC_UNABLE_TO_GO_ONLINE,
+    ChipError,
+    ChipReader,
+    field55,
+    issuer_authentication_data,
+    terminal_data,
+)
 from terminals.atm.config import AtmConfig
 from terminals.atm.devices import AtmDevices
 from terminals.atm.receipts import receipt_lines
 from terminals.atm.replies import screen_text
 from terminals.atm.screens import LANGUAGES, MENU_LABELS, Screen, screen
-from terminals.atm.session import Customer, CustomerSession, TransactionRecord, parse_track2
+from terminals.atm.session import (
+    Customer,
+    CustomerSession,
+    TransactionRecord,
+    is_chip_service_code,
+    parse_track2,
+)
 from terminals.atm.states import Event, State, next_state
 from terminals.drivers.errors import DeviceFault, DriverError
 from terminals.drivers.pinpad import PinEntryCancelled, PinEntryTimeout
+from terminals.emv.apdu import CryptogramType
 from terminals.hostlink.financial import (
     CardData,
     TerminalIdentity,
+    chip_request_fields,
     completion_advice,
     financial_request,
     reversal_advice,
@@ -41,7 +57,9 @@ Handler = Callable[[], Awaitable[Event]]
 # Transactions with a ledger effect: a 0200 of these that got no answer is reversed (spec 5.4).
 REVERSIBLE = frozenset({"withdrawal", "deposit", "transfer"})
 RETAIN_CODES = frozenset({"41", "43"})
+SUSPECTED_FRAUD = "59"  # spec 6/11: chip cryptogram failed or replayed; return the card
 CARD_READER_READ_ERROR = "20"
+CARD_READER_NO_ATR = "60"
 _MENU_EVENTS = {
     "withdrawal": Event.SELECTED_WITHDRAWAL,
     "deposit": Event.SELECTED_DEPOSIT,
@@ -175,18 +193,84 @@ class AtmFirmware:
         fields["35"] = session.track2  # the card's own track 2, as read
         record = TransactionRecord(kind, amount, stan=fields["11"], rrn=fields["37"],
                                    payee_account=to_account)
-        session.current, session.request_fields = record, fields
+        session.current = record
         session.transactions.append(record)
-        self.journal.record("transaction_request", type=kind, amount=amount, stan=record.stan,
-                            rrn=record.rrn, pan=session.pan)
         await self.show("please_wait")
+        if session.chip is not None:
+            try:
+                fields = await self._chip_request(fields, processing_code, amount, now)
+            except ChipError as exc:
+                record.outcome = "chip_error"
+                self.journal.record("chip_failed", step="first_generate_ac", reason=str(exc))
+                await self.show("card_unreadable")
+                return Event.CHIP_ERROR
+        session.request_fields = fields
+        self.journal.record("transaction_request", type=kind, amount=amount, stan=record.stan,
+                            rrn=record.rrn, pan=session.pan, entry=session.entry_mode)
         try:
             response = await self.link.authorize(fields)
         except HostUnavailable:
+            await self._chip_offline_end()
             return await self._host_unavailable(record, reverse=False)
         except NoResponse:
+            await self._chip_offline_end()
             return await self._host_unavailable(record, reverse=kind in REVERSIBLE)
-        return self._classify(record, response)
+        event = self._classify(record, response)
+        if session.chip is not None:
+            event = await self._chip_second_ac(record, response, event)
+        if event is Event.RETURN_CARD:
+            await self.show("declined", code=SUSPECTED_FRAUD, text=record.text)
+        return event
+
+    # -- the chip's part of the host conversation (spec 11) ------------------------------
+    async def _chip_request(self, fields: dict[str, str], processing_code: str, amount: int,
+                            now: dt.datetime) -> dict[str, str]:
+        """First GENERATE AC with this transaction's data; the 0200 gets 22, 23, 35, 55."""
+        app = self.current_session().chip
+        if app is None:
+            raise ChipError("no chip in this session")
+        terminal = terminal_data(processing_code=processing_code, amount_minor=amount,
+                                 currency=self.config.currency, now=now)
+        await ChipReader(self.devices.card_reader).first_generate_ac(app, terminal)
+        return chip_request_fields(fields, track2=app.track2, psn=app.psn,
+                                   icc_data_hex=field55(app))
+
+    async def _chip_second_ac(self, record: TransactionRecord, response: Message,
+                              event: Event) -> Event:
+        """Give the card the host's ARPC. After a 00 the card must return a TC, or the
+        terminal pays nothing and reverses with 22 (spec 11)."""
+        app = self.current_session().chip
+        if app is None:
+            return event
+        approved = record.response_code == "00"
+        arc = (record.response_code or "").encode("ascii")[:2].ljust(2, b"0")
+        try:
+            result = await ChipReader(self.devices.card_reader).second_generate_ac(
+                app, arc=arc, issuer_auth=issuer_authentication_data(response.fields.get("55")),
+                approve=approved)
+        except ChipError as exc:
+            self.journal.record("chip_failed", step="second_generate_ac", reason=str(exc))
+            result = None
+        record.cryptogram = result.name if result is not None else "none"
+        self.journal.record("chip_second_ac", stan=record.stan, cryptogram=record.cryptogram)
+        if not approved or result is CryptogramType.TC:
+            return event
+        record.outcome = "card_declined"
+        record.text = " ".join(self.screen("card_declined").lines)
+        if record.type in REVERSIBLE:
+            self.reverse(record, "22")
+        return Event.DECLINED
+
+    async def _chip_offline_end(self) -> None:
+        """No answer from the host: the card ends the transaction with an AAC (ARC Z3)."""
+        app = self.current_session().chip
+        if app is None:
+            return
+        try:
+            await ChipReader(self.devices.card_reader).second_generate_ac(
+                app, arc=ARC_UNABLE_TO_GO_ONLINE, issuer_auth=None, approve=False)
+        except ChipError as exc:
+            self.journal.record("chip_failed", step="second_generate_ac", reason=str(exc))
 
     async def _host_unavailable(self, record: TransactionRecord, *, reverse: bool) -> Event:
         record.outcome = "no_response" if reverse else "host_unavailable"
@@ -213,6 +297,8 @@ class AtmFirmware:
             return Event.WRONG_PIN
         if code in RETAIN_CODES or (code == "75" and self.config.retain_card_on_75):
             return Event.RETAIN_CARD
+        if code == SUSPECTED_FRAUD:
+            return Event.RETURN_CARD
         return Event.DECLINED
 
     def reverse(self, record: TransactionRecord, reason: str, dispensed: int | None = None
@@ -246,6 +332,12 @@ class AtmFirmware:
         return Event.SHUTDOWN
 
     async def _reading_card(self) -> Event:
+        """Chip first: a card with a working chip is read from it; a card whose service code
+        says chip but whose chip gives no ATR is refused (spec 11: no fallback)."""
+        if self.config.chip_reader:
+            chip_event = await self._reading_chip()
+            if chip_event is not None:
+                return chip_event
         try:
             track2 = await self.devices.card_reader.read_track2()
             pan, expiry = parse_track2(track2)
@@ -259,8 +351,37 @@ class AtmFirmware:
             self.journal.record("card_read_failed", reason=type(exc).__name__)
             await self.show("card_unreadable")
             return Event.CARD_UNREADABLE
+        if self.config.chip_reader and is_chip_service_code(track2):
+            self.journal.record("card_read_failed", reason="chip card without a working chip")
+            await self.show("card_unreadable")
+            return Event.CARD_UNREADABLE
         self.session = CustomerSession(track2, pan, expiry)
-        self.journal.record("card_inserted", track2=track2)
+        self.journal.record("card_inserted", track2=track2, entry="stripe")
+        return Event.CARD_READ
+
+    async def _reading_chip(self) -> Event | None:
+        """The session from the chip; None when the card gives no ATR (read the stripe)."""
+        reader = self.devices.card_reader
+        try:
+            await reader.activate_chip()
+        except DeviceFault as exc:
+            if exc.code == CARD_READER_NO_ATR:
+                return None
+            self.journal.record("card_read_failed", code=exc.code)
+            return await self._capture_jammed_card()
+        except DriverError as exc:
+            self.journal.record("card_read_failed", reason=type(exc).__name__)
+            await self.show("card_unreadable")
+            return Event.CARD_UNREADABLE
+        try:
+            app = await ChipReader(reader).open()
+            pan, expiry = parse_track2(app.track2)
+        except (ChipError, ValueError) as exc:
+            self.journal.record("chip_failed", step="read", reason=str(exc))
+            await self.show("card_unreadable")
+            return Event.CARD_UNREADABLE
+        self.session = CustomerSession(app.track2, pan, expiry, chip=app)
+        self.journal.record("card_inserted", track2=app.track2, entry="chip", psn=app.psn)
         return Event.CARD_READ
 
     async def _capture_jammed_card(self) -> Event:

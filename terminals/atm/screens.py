@@ -96,6 +96,10 @@ TEXTS: dict[str, dict[str, tuple[str, ...]]] = {
         "en": ("Your card cannot be read",),
         "zh": ("无法读取您的银行卡",),
     },
+    "card_declined": {
+        "en": ("Your card declined the transaction; no money has moved",),
+        "zh": ("您的银行卡拒绝了本交易，账户未变动",),
+    },
     "receipt_printed": {"en": ("Please take your receipt",), "zh": ("请取走凭条",)},
 }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from terminals.atm.chip import ChipApplication
 from terminals.atm.screens import Screen
 from terminals.journal import mask_pan
 
@@ -50,6 +51,7 @@ class TransactionRecord:
     statement: list[dict[str, Any]] | None = None
     deposit_notes_returned: int = 0
     text: str = ""
+    cryptogram: str | None = None  # chip: what the second GENERATE AC returned (TC / AAC)
 
     def as_dict(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if value not in (None, "")}
@@ -79,6 +81,11 @@ class CustomerSession:
     new_pin_block: str | None = None
     pin_mismatches: int = 0
     receipt_kind: str = ""
+    chip: ChipApplication | None = None  # read from the chip (22 = 051); None: stripe
+
+    @property
+    def entry_mode(self) -> str:
+        return "chip" if self.chip is not None else "stripe"
 
     @property
     def masked_pan(self) -> str:
@@ -88,9 +95,16 @@ class CustomerSession:
         return {
             "card": self.masked_pan,
             "language": self.language,
+            "entry": self.entry_mode,
             "card_outcome": self.card_outcome,
             "transactions": [record.as_dict() for record in self.transactions],
         }
+
+
+def is_chip_service_code(track2: str) -> bool:
+    """ISO/IEC 7813 service code digit 1 = 2 or 6: the card has a chip and must be read by it."""
+    rest = track2.partition("=")[2]
+    return len(rest) >= 5 and rest[4] in "26"
 
 
 def parse_track2(track2: str) -> tuple[str, str]:

@@ -71,6 +71,8 @@ class Event(StrEnum):
     WRONG_PIN = "wrong_pin"
     RETAIN_CARD = "retain_card"
     HOST_UNAVAILABLE = "host_unavailable"
+    CHIP_ERROR = "chip_error"  # the chip could not give a cryptogram: no 0200 was sent
+    RETURN_CARD = "return_card"  # 59 suspected fraud: spec 6 says return the card, now
     DISPENSED = "dispensed"  # all or part of the notes went out: print what went out
     DISPENSE_FAILED = "dispense_failed"  # nothing went out
     RECEIPT_DONE = "receipt_done"
@@ -97,6 +99,8 @@ def _host_outcomes(on_approved: State) -> dict[Event, State]:
         Event.WRONG_PIN: State.ENTERING_PIN,  # 55: enter the PIN again, then choose again
         Event.RETAIN_CARD: State.RETAINING_CARD,  # 41 / 43, and 75 when so configured
         Event.HOST_UNAVAILABLE: State.RETURNING_CARD,  # timeout, disconnect: reversed, card out
+        Event.CHIP_ERROR: State.RETURNING_CARD,  # the chip stopped answering: card out
+        Event.RETURN_CARD: State.RETURNING_CARD,  # 59: no further transaction with this card
     }
 
 

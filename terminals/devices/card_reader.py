@@ -11,6 +11,11 @@ when the CRC is wrong, NAK (0x15); the sender retries a NAKed frame (3 times her
 - positive: 'P' + command code + parameter code + st1 + st0 + data  (st1: retain bin, st0: card)
 - negative: 'N' + command code + parameter code + e1 + e0 + data    (error code)
 
+Chip (ICC) commands carry binary data in TEXT: 'I0' powers the contacts on (cold reset; the
+positive reply's data is the ATR), 'I3' sends one command APDU (data) and answers with the
+response APDU (data || SW1 SW2), 'I1' powers the contacts off. A card without a working chip
+answers 'I0' with error 60 (no ATR); a chip that stops answering an APDU gives error 61.
+
 See docs/devices.md for the command and error tables and a worked golden frame.
 """
 
@@ -41,6 +46,8 @@ frame_overhead_bytes: Final = 5
 buffer_size_bytes_max: Final = text_size_bytes_max + frame_overhead_bytes + receive_chunk_bytes_max
 # Track 2 data, sentinels excluded (ISO/IEC 7813: 40 characters with SS, ES and LRC).
 track2_characters_max: Final = 37
+# Short APDU: CLA INS P1 P2 Lc data(255) Le; a response is up to 256 bytes + SW1 SW2.
+apdu_bytes_max: Final = 261
 
 _CONTROL_BYTES: Final = frozenset(
     {ControlCode.ACK, ControlCode.NAK, ControlCode.EOT, ControlCode.DLE}
@@ -104,6 +111,9 @@ class ReaderCommand(Enum):
     ENABLE_ENTRY = ":0"  # shutter open: accept a card
     INHIBIT_ENTRY = ":1"  # shutter closed
     READ_TRACK2 = "62"  # read track 2 of the card in position
+    ICC_ACTIVATE = "I0"  # contacts down, power on, cold reset: data = ATR
+    ICC_DEACTIVATE = "I1"  # power off, contacts up
+    ICC_APDU = "I3"  # one command APDU in, the response APDU out (T=0/T=1 handled inside)
 
 
 class CardPosition(Enum):
@@ -124,6 +134,8 @@ class ReaderErrorCode(Enum):
     READ_ERROR = "20"  # track unreadable: no start sentinel, parity or LRC error
     CARD_PULLED_OUT = "40"  # card removed while the reader was carrying it
     RETAIN_BIN_FULL = "50"
+    ICC_NO_ATR = "60"  # no answer to reset: no chip, or a mute one
+    ICC_NO_RESPONSE = "61"  # the chip stopped answering an APDU (character waiting time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +216,13 @@ def undefined_command_reply(text: bytes) -> bytes:
     """The 'N' reply a reader gives to a command code it does not know (error 00)."""
     code = (bytes(text[1:3]) + b"??")[:2]
     return b"N" + code + ReaderErrorCode.UNDEFINED_COMMAND.value.encode()
+
+
+def validate_apdu(apdu: bytes) -> bytes:
+    """A command APDU fits one reader TEXT: 4-byte header, at most 5 + 255 + 1 bytes."""
+    if not 4 <= len(apdu) <= apdu_bytes_max:
+        raise LocalProtocolError(f"a command APDU is 4..{apdu_bytes_max} bytes")
+    return apdu
 
 
 def validate_track2(track: str) -> str:

@@ -95,6 +95,25 @@ class CardReaderDriver:
         except (UnicodeDecodeError, ValueError) as error:
             raise DeviceLinkError(f"card reader returned a malformed track: {error}") from error
 
+    async def activate_chip(self) -> bytes:
+        """Power the chip on (cold reset) and return its ATR; DeviceFault("60") when the card
+        has no chip or a mute one."""
+        return (await self._command(ReaderCommand.ICC_ACTIVATE)).data
+
+    async def deactivate_chip(self) -> None:
+        await self._command(ReaderCommand.ICC_DEACTIVATE)
+
+    async def transmit_apdu(self, apdu: bytes) -> bytes:
+        """Send one command APDU to the chip; the response APDU (data || SW1 SW2).
+
+        Never repeated after silence: a GENERATE AC changes the card's state.
+        DeviceFault("61") when the chip stopped answering.
+        """
+        reply = await self._command(ReaderCommand.ICC_APDU, proto.validate_apdu(apdu))
+        if len(reply.data) < 2:
+            raise DeviceLinkError("card reader returned a response APDU without SW1 SW2")
+        return reply.data
+
     async def eject(self) -> None:
         """Carry the card to the gate."""
         await self._command(ReaderCommand.EJECT)
@@ -115,20 +134,24 @@ class CardReaderDriver:
         return False
 
     async def _poll_until(self, position: CardPosition, timeout_seconds: float) -> bool:
-        with trio.move_on_after(timeout_seconds):
-            while (await self.status()).card is not position:
-                await trio.sleep(self._timing.status_poll_seconds)
-            return True
-        return False
+        """Poll between exchanges, never cancelling one: a status request cut off after it
+        was sent would leave its reply on the line for the next command to read."""
+        deadline = trio.current_time() + timeout_seconds
+        while (await self.status()).card is not position:
+            remaining = deadline - trio.current_time()
+            if remaining <= 0:
+                return False
+            await trio.sleep(min(self._timing.status_poll_seconds, remaining))
+        return True
 
-    async def _command(self, command: ReaderCommand) -> PositiveReply:
+    async def _command(self, command: ReaderCommand, data: bytes = b"") -> PositiveReply:
         await require_dsr(
             self._transport.lines,
             device="card reader",
             settle_seconds=self._timing.power_up_seconds,
         )
         text = await self._link.exchange(
-            proto.Command(command).encode(),
+            proto.Command(command, data).encode(),
             reply_timeout_seconds=self._timing.reply_timeout_seconds,
             safe_to_repeat=command in _SAFE_TO_REPEAT,
         )

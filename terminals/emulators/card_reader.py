@@ -3,7 +3,9 @@
 `CardReaderModel` is the sans-I/O device: command text in, reply text out, plus the customer's
 hands (`insert_card`, `take_card`). `CardReaderEmulator` serves it over a transport.
 Injected faults: card jam (on a card movement), unreadable track 2, card not taken at the gate,
-and no answer at all.
+no answer at all, a mute chip (no ATR at power-on) and a chip that stops answering (at a
+GENERATE AC). A card may carry a chip (:class:`terminals.emulators.chip_card.ChipCard`): the
+reader powers its contacts and passes APDUs through.
 """
 
 from __future__ import annotations
@@ -17,15 +19,19 @@ from terminals.devices.card_reader import (
     ReaderErrorCode,
     ReaderStatus,
 )
-from terminals.devices.errors import RemoteProtocolError
+from terminals.devices.errors import LocalProtocolError, RemoteProtocolError
 from terminals.emulators.base import PoweredDevice
+from terminals.emulators.chip_card import ChipCard
 from terminals.emulators.faults import Fault, FaultSchedule
 from terminals.emulators.link import DeviceLink
+from terminals.emv.apdu import Ins
 from terminals.transport.base import Transport
 
 retain_bin_capacity_cards = 50
 
 _MOVEMENTS = frozenset({ReaderCommand.EJECT, ReaderCommand.CAPTURE})
+_ICC_COMMANDS = frozenset(
+    {ReaderCommand.ICC_ACTIVATE, ReaderCommand.ICC_DEACTIVATE, ReaderCommand.ICC_APDU})
 
 
 class CardReaderModel(PoweredDevice):
@@ -37,17 +43,21 @@ class CardReaderModel(PoweredDevice):
         self.auto_take_card = auto_take_card  # the customer takes an ejected card at once
         self.card = CardPosition.NO_CARD
         self.track2: str | None = None
+        self.chip: ChipCard | None = None
+        self.chip_powered = False
         self.entry_enabled = False
         self.jammed = False
         self.retained_cards = 0
         self._leave_card_at_gate = False
 
     # -- the customer's side -------------------------------------------------------------
-    def insert_card(self, track2: str) -> bool:
-        """Push a card in; accepted only while entry is enabled and the reader is empty."""
+    def insert_card(self, track2: str, chip: ChipCard | None = None) -> bool:
+        """Push a card in (with its chip, if it has one); accepted only while entry is enabled
+        and the reader is empty."""
         if not self.entry_enabled or self.card is not CardPosition.NO_CARD:
             return False
         self.track2 = proto.validate_track2(track2)
+        self.chip, self.chip_powered = chip, False
         self.card = CardPosition.INSIDE
         self.entry_enabled = False  # the shutter closes behind the card
         return True
@@ -56,7 +66,7 @@ class CardReaderModel(PoweredDevice):
         """Take the card from the gate (True if there was one)."""
         if self.card is not CardPosition.AT_GATE:
             return False
-        self.card, self.track2 = CardPosition.NO_CARD, None
+        self.card, self.track2, self.chip = CardPosition.NO_CARD, None, None
         return True
 
     # -- the host's side -----------------------------------------------------------------
@@ -65,10 +75,12 @@ class CardReaderModel(PoweredDevice):
         if self.faults.check(Fault.CARD_READER_SILENT):
             return None
         try:
-            command = proto.decode_command(text).command
+            decoded = proto.decode_command(text)
         except RemoteProtocolError:
             return proto.undefined_command_reply(text)
-        return self._execute(command).encode()
+        if decoded.command in _ICC_COMMANDS:
+            return self._icc(decoded.command, decoded.data).encode()
+        return self._execute(decoded.command).encode()
 
     def status(self) -> ReaderStatus:
         return ReaderStatus(self.card, self.retained_cards >= retain_bin_capacity_cards)
@@ -91,6 +103,7 @@ class CardReaderModel(PoweredDevice):
     def _initialise(self, command: ReaderCommand) -> PositiveReply | NegativeReply:
         """Initialise clears a jam (the mechanism is reset) and applies the card action."""
         self.jammed, self.entry_enabled = False, False
+        self.chip_powered = False
         if self.card is CardPosition.INSIDE:
             if command is ReaderCommand.INITIALISE_EJECT:
                 self.card = CardPosition.AT_GATE
@@ -112,6 +125,7 @@ class CardReaderModel(PoweredDevice):
         if self.faults.check(Fault.CARD_JAM):
             self.jammed, self.card = True, CardPosition.INSIDE
             return NegativeReply(command, ReaderErrorCode.CARD_JAM)
+        self.chip_powered = False  # the contacts lift before the card moves
         if command is ReaderCommand.CAPTURE:
             if self.retained_cards >= retain_bin_capacity_cards:
                 return NegativeReply(command, ReaderErrorCode.RETAIN_BIN_FULL)
@@ -122,8 +136,43 @@ class CardReaderModel(PoweredDevice):
         return PositiveReply(command, self.status())
 
     def _retain(self) -> None:
-        self.card, self.track2 = CardPosition.NO_CARD, None
+        self.card, self.track2, self.chip = CardPosition.NO_CARD, None, None
         self.retained_cards += 1
+
+    # -- the chip ------------------------------------------------------------------------
+    def _icc(self, command: ReaderCommand, data: bytes) -> PositiveReply | NegativeReply:
+        if self.jammed:
+            return NegativeReply(command, ReaderErrorCode.CARD_JAM)
+        if self.card is not CardPosition.INSIDE:
+            return NegativeReply(command, ReaderErrorCode.SEQUENCE_ERROR)
+        if command is ReaderCommand.ICC_DEACTIVATE:
+            self.chip_powered = False
+            return PositiveReply(command, self.status())
+        if command is ReaderCommand.ICC_ACTIVATE:
+            return self._activate()
+        return self._apdu(data)
+
+    def _activate(self) -> PositiveReply | NegativeReply:
+        command = ReaderCommand.ICC_ACTIVATE
+        if self.chip is None or self.faults.check(Fault.CHIP_MUTE):
+            self.chip_powered = False
+            return NegativeReply(command, ReaderErrorCode.ICC_NO_ATR)
+        self.chip_powered = True
+        return PositiveReply(command, self.status(), self.chip.reset())
+
+    def _apdu(self, data: bytes) -> PositiveReply | NegativeReply:
+        command = ReaderCommand.ICC_APDU
+        if self.chip is None or not self.chip_powered:
+            return NegativeReply(command, ReaderErrorCode.SEQUENCE_ERROR)
+        try:
+            apdu = proto.validate_apdu(data)
+        except LocalProtocolError:
+            return NegativeReply(command, ReaderErrorCode.PARAMETER_ERROR)
+        # Opportunities of chip_no_answer are the GENERATE ACs: "at = [2]" is the second one.
+        if apdu[1] == Ins.GENERATE_AC and self.faults.check(Fault.CHIP_NO_ANSWER):
+            self.chip_powered = False
+            return NegativeReply(command, ReaderErrorCode.ICC_NO_RESPONSE)
+        return PositiveReply(command, self.status(), self.chip.exchange(apdu))
 
     def _customer_acts(self) -> None:
         """Between status polls the simulated customer takes a card waiting at the gate."""

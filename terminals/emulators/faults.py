@@ -23,6 +23,8 @@ class Fault(StrEnum):
     UNREADABLE_TRACK = "card_reader.unreadable_track"
     CARD_NOT_TAKEN = "card_reader.card_not_taken"
     CARD_READER_SILENT = "card_reader.no_answer"
+    CHIP_MUTE = "card_reader.chip_mute"  # opportunity: each chip power-on
+    CHIP_NO_ANSWER = "card_reader.chip_no_answer"  # opportunity: each GENERATE AC
     PICK_ERROR = "dispenser.pick_error"
     NOTE_JAM = "dispenser.note_jam"
     DOUBLE_NOTE_REJECT = "dispenser.double_note_reject"

@@ -16,6 +16,7 @@ from terminals.hostlink.keys import TerminalKeySet
 
 CURRENCY_CNY = "156"
 POS_ENTRY_MAGSTRIPE_PIN = "021"
+POS_ENTRY_CHIP_PIN = "051"
 MERCHANT_TYPE_ATM = "6011"
 acquirer_digits = 11
 # Spec 2 field 95: the fee sub-fields are always zero here.
@@ -100,6 +101,15 @@ def financial_request(
     if to_account is not None:
         fields["103"] = to_account
     return fields
+
+
+def chip_request_fields(fields: dict[str, str], *, track2: str, psn: str,
+                        icc_data_hex: str) -> dict[str, str]:
+    """Turn a 0200 into a chip 0200 (spec 11): 22 = 051, 23 = 0 + PSN, 35 from tag 57, 55."""
+    if len(psn) != 2 or not psn.isdigit():
+        raise ValueError("the PSN is 2 digits")
+    return {**fields, "22": POS_ENTRY_CHIP_PIN, "23": f"0{psn}", "35": track2,
+            "55": icc_data_hex}
 
 
 def original_data(original: Mapping[str, str]) -> str:

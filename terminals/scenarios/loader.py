@@ -28,13 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from terminals.atm.session import parse_track2
+from terminals.scenarios.expect import Expectation, ExpectationError, parse_expectation
 
 TRANSACTION_TYPES = ("withdrawal", "deposit", "transfer", "balance", "mini_statement",
                      "pin_change")
 DEFAULT_TMK = "0123456789ABCDEFFEDCBA9876543210"
 _TERMINAL_KEYS = {"id", "tmk", "retain_card_on_75", "response_timeout_s", "cassettes",
                   "customer_timeout_s", "card_take_timeout_s", "cash_take_timeout_s",
-                  "late_reply_delay_s", "echo_idle_s"}
+                  "late_reply_delay_s", "echo_idle_s", "chip_reader"}
 
 
 class ScenarioError(ValueError):
@@ -53,11 +54,22 @@ class TransactionScript:
 
 
 @dataclass(frozen=True, slots=True)
+class ChipScript:
+    """The card's chip: its issuer's IMK-AC (test data: the card derives its MK-AC from it at
+    personalisation, as the switch's fixture does), PSN and the ATC it starts from."""
+
+    imk_ac: str
+    psn: str = "01"
+    atc: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class SessionScript:
     card: str
     language: str = "en"
     pins: tuple[str, ...] = ("1234",)
     transactions: tuple[TransactionScript, ...] = ()
+    chip: ChipScript | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +89,7 @@ class TerminalSettings:
     cash_take_timeout_s: float = 30.0
     late_reply_delay_s: float = 15.0
     echo_idle_s: float = 60.0
+    chip_reader: bool = True
     cassettes: tuple[CassetteLoad, ...] = (
         CassetteLoad(10_000, 500), CassetteLoad(5_000, 500), CassetteLoad(2_000, 500),
         CassetteLoad(1_000, 500))
@@ -92,6 +105,13 @@ class Scenario:
     host_faults: Mapping[str, Any] = field(default_factory=dict)
     host: str | None = None
     port: int | None = None
+    expect: Expectation | None = None
+    requires: tuple[str, ...] = ()  # host capabilities the scenario needs ("chip")
+    description: str = ""
+
+
+# Capabilities a scenario may require of the switch it runs against.
+CAPABILITIES = ("chip",)
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -120,7 +140,7 @@ def bundled_scenarios() -> list[str]:
 
 def parse_scenario(document: Mapping[str, Any], default_name: str) -> Scenario:
     unknown = set(document) - {"name", "seed", "terminal", "faults", "host_faults", "sessions",
-                               "host"}
+                               "host", "expect", "requires", "description"}
     if unknown:
         raise ScenarioError(f"unknown top-level key(s): {', '.join(sorted(unknown))}")
     sessions = document.get("sessions", [])
@@ -136,7 +156,25 @@ def parse_scenario(document: Mapping[str, Any], default_name: str) -> Scenario:
         host_faults=_table(document, "host_faults", "host_faults"),
         host=str(host["host"]) if "host" in host else None,
         port=_integer(host["port"], "host.port") if "port" in host else None,
+        expect=_expect(document.get("expect")),
+        requires=_requires(document.get("requires", [])),
+        description=str(document.get("description", "")),
     )
+
+
+def _expect(table: Any) -> Expectation | None:
+    if table is None:
+        return None
+    try:
+        return parse_expectation(table)
+    except ExpectationError as exc:
+        raise ScenarioError(str(exc)) from exc
+
+
+def _requires(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or any(v not in CAPABILITIES for v in value):
+        raise ScenarioError(f"requires must list capabilities from: {', '.join(CAPABILITIES)}")
+    return tuple(value)
 
 
 def _table(document: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
@@ -175,7 +213,7 @@ def _terminal(table: Mapping[str, Any]) -> TerminalSettings:
     return TerminalSettings(
         terminal_id=str(table.get("id", defaults.terminal_id)), tmk=tmk.upper(),
         retain_card_on_75=bool(table.get("retain_card_on_75", True)), cassettes=cassettes,
-        **seconds)
+        chip_reader=bool(table.get("chip_reader", True)), **seconds)
 
 
 def _session(entry: Any, where: str) -> SessionScript:
@@ -196,7 +234,25 @@ def _session(entry: Any, where: str) -> SessionScript:
     if not isinstance(transactions, list):
         raise ScenarioError(f"{where}.transactions must be a list of tables")
     return SessionScript(card, language, tuple(pins), tuple(
-        _transaction(t, f"{where}.transactions[{i}]") for i, t in enumerate(transactions)))
+        _transaction(t, f"{where}.transactions[{i}]") for i, t in enumerate(transactions)),
+        _chip(entry.get("chip"), f"{where}.chip"))
+
+
+def _chip(value: Any, where: str) -> ChipScript | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or set(value) - {"imk_ac", "psn", "atc"}:
+        raise ScenarioError(f"{where} must be a table with imk_ac, psn, atc")
+    imk = str(value.get("imk_ac", ""))
+    if len(imk) != 32 or any(c not in "0123456789abcdefABCDEF" for c in imk):
+        raise ScenarioError(f"{where}.imk_ac must be 32 hex digits (double-length TDES)")
+    psn = str(value.get("psn", "01"))
+    if len(psn) != 2 or not psn.isdigit():
+        raise ScenarioError(f"{where}.psn must be 2 digits")
+    atc = _integer(value.get("atc", 0), f"{where}.atc")
+    if not 0 <= atc < 0xFFFF:
+        raise ScenarioError(f"{where}.atc must be 0..65534")
+    return ChipScript(imk.upper(), psn, atc)
 
 
 def _is_pin(value: Any) -> bool:

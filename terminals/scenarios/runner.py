@@ -17,6 +17,7 @@ from terminals.atm.devices import AtmDevices, EppSecurity, install_tmk, open_atm
 from terminals.atm.firmware import AtmFirmware
 from terminals.atm.session import Customer
 from terminals.emulators.bench import DeviceBench, start_device_bench
+from terminals.emulators.chip_card import ChipCard
 from terminals.emulators.dispenser import Cassette
 from terminals.emulators.faults import FaultSchedule
 from terminals.hostlink.fault_proxy import FaultProxy, HostFaultSchedule
@@ -24,6 +25,7 @@ from terminals.hostlink.link import HostLink, HostLinkConfig
 from terminals.journal import Journal
 from terminals.scenarios.customer import ScriptedCustomer
 from terminals.scenarios.loader import Scenario, TerminalSettings
+from terminals.scenarios.wallet import ChipWallet
 
 # After the last customer, advices still queued get this long to reach the host.
 advices_drain_timeout_s = 30.0
@@ -44,9 +46,9 @@ class Atm:
     proxy: FaultProxy | None = None
     faults: FaultSchedule = field(default_factory=FaultSchedule)
 
-    async def insert_card(self, track2: str) -> None:
+    async def insert_card(self, track2: str, chip: ChipCard | None = None) -> None:
         """The customer pushes the card in as soon as the reader's shutter opens."""
-        while not self.bench.card_reader.insert_card(track2):
+        while not self.bench.card_reader.insert_card(track2, chip):
             await trio.sleep(card_insert_poll_s)
 
 
@@ -56,7 +58,8 @@ def atm_config(terminal: TerminalSettings) -> AtmConfig:
         cassette_notes=tuple(c.count for c in terminal.cassettes),
         customer_timeout_s=terminal.customer_timeout_s,
         card_take_timeout_s=terminal.card_take_timeout_s,
-        cash_take_timeout_s=terminal.cash_take_timeout_s, card_wait_poll_s=0.2)
+        cash_take_timeout_s=terminal.cash_take_timeout_s, card_wait_poll_s=0.2,
+        chip_reader=terminal.chip_reader)
 
 
 @asynccontextmanager
@@ -96,26 +99,33 @@ async def running_atm(scenario: Scenario, *, host: str, port: int, data_dir: Pat
 
 
 async def run_scenario(scenario: Scenario, *, host: str, port: int, data_dir: Path,
-                       durable_journal: bool = True) -> dict[str, Any]:
-    """Play every session of ``scenario``; return the results."""
+                       durable_journal: bool = True, wallet_dir: Path | None = None
+                       ) -> dict[str, Any]:
+    """Play every session of ``scenario``; return the results. ``wallet_dir`` holds the chip
+    cards' ATCs (default: ``data_dir``; the catalogue shares one across its scenarios)."""
     async with running_atm(scenario, host=host, port=port, data_dir=data_dir,
                            durable_journal=durable_journal) as atm:
         customer = atm.firmware.customer
         if not isinstance(customer, ScriptedCustomer):
             raise TypeError("run_scenario needs the scripted customer")
+        wallet = ChipWallet(wallet_dir or data_dir)
         for number, session in enumerate(scenario.sessions, start=1):
+            if number > 1:  # settle the last session's holds before the next card comes
+                await atm.link.wait_advices_sent(advices_drain_timeout_s)
             customer.begin(session)
-            await atm.insert_card(session.card)
+            await atm.insert_card(session.card, wallet.card_for(session))
             await atm.firmware.wait_sessions(number)
+            wallet.save()
         drained = await atm.link.wait_advices_sent(advices_drain_timeout_s)
         if atm.proxy is not None:
             delay = scenario.terminal.late_reply_delay_s
             await atm.proxy.wait_late_replies_delivered(delay + 1.0)
             await trio.sleep(late_reply_collect_s)  # the link notices it on its next look
-        return results(scenario, atm, drained)
+        return results(scenario, atm, drained, wallet)
 
 
-def results(scenario: Scenario, atm: Atm, drained: bool) -> dict[str, Any]:
+def results(scenario: Scenario, atm: Atm, drained: bool,
+            wallet: ChipWallet | None = None) -> dict[str, Any]:
     sessions = atm.firmware.completed_sessions
     transactions = [
         {"session": number, "language": session["language"], **transaction}
@@ -138,4 +148,9 @@ def results(scenario: Scenario, atm: Atm, drained: bool) -> dict[str, Any]:
         "cassettes": atm.firmware.counters.snapshot(),
         "cash_paid_out": atm.firmware.counters.amount_paid_out(),
         "journal": str(atm.journal.path),
+        "journal_events": list(atm.journal.events),
+        "chip_cards": {key: {"atc": card.atc, "decisions": [
+            {"atc": d.atc, "requested": d.requested.name, "returned": d.returned.name,
+             "arpc_verified": d.arpc_verified} for d in card.decisions]}
+            for key, card in (wallet.cards if wallet else {}).items()},
     }
