@@ -26,6 +26,8 @@ COMMAND_MODULES = (
     "switch.commands.cards",
     "switch.commands.reports",
     "switch.commands.demo",
+    "switch.commands.users",
+    "switch.admin.command",
 )
 
 
