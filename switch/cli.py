@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "switch.commands.reports",
     "switch.commands.demo",
     "switch.commands.users",
+    "switch.commands.backup",
     "switch.admin.command",
 )
 
