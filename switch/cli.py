@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "switch.commands.demo",
     "switch.commands.users",
     "switch.commands.backup",
+    "switch.commands.import_export",
     "switch.admin.command",
 )
 

@@ -1,0 +1,124 @@
+"""The back-office CLI in-process against the per-test PostgreSQL: ``users add`` (password on
+stdin, argon2id stored), CSV import validated line by line and applied all-or-nothing, export
+with masked PANs, ``backup create``/``verify`` and ``lmk-export`` on a data directory."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from switch.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str, stdin: str = "",
+        monkeypatch: pytest.MonkeyPatch | None = None) -> tuple[int, str, str]:
+    if monkeypatch is not None:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def env(tmp_path: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    monkeypatch.setenv("ATM_SWITCH_HSM_TEST_MODE", "1")
+    return ["--data-dir", str(tmp_path / "data"), "--dsn", pg_dsn]
+
+
+def fetch(dsn: str, query: str) -> list[asyncpg.Record]:
+    import asyncio
+
+    async def go() -> list[asyncpg.Record]:
+        connection = await asyncpg.connect(dsn)
+        try:
+            return list(await connection.fetch(query))
+        finally:
+            await connection.close()
+
+    return asyncio.run(go())
+
+
+def test_users_add_stores_an_argon2id_hash(env: list[str], pg_dsn: str,
+                                           capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _ = run(capsys, "users", "add", "alice", "--role", "card_services", *env,
+                       stdin="a long enough password\n", monkeypatch=monkeypatch)
+    assert code == 0 and "alice" in out
+    [row] = fetch(pg_dsn, "SELECT role, password_hash FROM admin_users")
+    assert row["role"] == "card_services"
+    assert row["password_hash"].startswith("$argon2id$")
+    assert "a long enough password" not in row["password_hash"]
+    code, _, err = run(capsys, "users", "add", "bob", "--role", "auditor", *env,
+                       stdin="short\n", monkeypatch=monkeypatch)
+    assert code != 0 and "12" in err
+
+
+def test_csv_import_reports_every_bad_line_and_applies_all_or_nothing(
+        env: list[str], pg_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "db", "init", *env)[0] == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("account_id,name,currency,balance\n"
+                   "A1,Alice,156,1000\n"
+                   "A 2,Bob,156,5\n"
+                   "A3,Carol,15,-4\n"
+                   "A1,Again,156,1\n")
+    code, out, _ = run(capsys, "import", "accounts", str(bad), "--json", *env)
+    assert code == 1
+    errors = json.loads(out)["errors"]
+    assert {(e["line"], e["field"]) for e in errors} == {
+        (3, "account_id"), (4, "currency"), (4, "balance"), (5, "account_id")}
+    assert fetch(pg_dsn, "SELECT 1 FROM ledger_accounts WHERE account_id = 'A1'") == []
+
+    good = tmp_path / "good.csv"
+    good.write_text("account_id,name,currency,balance\nA1,Alice,156,1000\nA2,鲍勃,156,5\n")
+    assert run(capsys, "import", "accounts", str(good), "--dry-run", *env)[0] == 0
+    assert fetch(pg_dsn, "SELECT 1 FROM ledger_accounts WHERE account_id = 'A1'") == []
+    assert run(capsys, "import", "accounts", str(good), *env)[0] == 0
+    code, out, _ = run(capsys, "accounts", "show", "A1", "--json", *env)
+    assert json.loads(out)["ledger_balance"] == 1000
+
+    cards = tmp_path / "cards.csv"
+    cards.write_text("pan,expiry,account_id,pin_method,pin_value\n"
+                     "6225880123456789,3012,A1,ibm3624,1234\n"
+                     "6225880123450000,3013,NOPE,ibm3624,1234\n")
+    code, out, _ = run(capsys, "import", "cards", str(cards), "--json", *env)
+    assert code == 1
+    assert {(e["line"], e["field"]) for e in json.loads(out)["errors"]} == {(3, "expiry")}
+    cards.write_text("pan,expiry,account_id,pin_method,pin_value\n"
+                     "6225880123456789,3012,A1,ibm3624,1234\n")
+    assert run(capsys, "import", "cards", str(cards), *env)[0] == 0
+    exported = tmp_path / "cards-out.csv"
+    assert run(capsys, "export", "cards", str(exported), *env)[0] == 0
+    text = exported.read_text()
+    assert "6225880123456789" not in text and "622588******6789" in text
+    code, out, _ = run(capsys, "export", "accounts", "-", *env)
+    assert code == 0 and "A2,鲍勃,156,active,5,5,0" in out
+
+
+def test_a_clear_pin_column_is_refused_outside_test_mode(
+        env: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ATM_SWITCH_HSM_TEST_MODE")
+    assert run(capsys, "db", "init", *env)[0] == 0
+    cards = tmp_path / "cards.csv"
+    cards.write_text("pan,expiry,account_id,pin\n6225880123456789,3012,A1,1234\n")
+    code, out, _ = run(capsys, "import", "cards", str(cards), "--json", *env)
+    assert code == 1
+    assert json.loads(out)["errors"][0]["field"] == "pin"
+
+
+def test_backup_create_verify_and_lmk_export(env: list[str], tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "db", "init", *env)[0] == 0
+    archive = tmp_path / "b.tar"
+    code, out, _ = run(capsys, "backup", "create", str(archive), "--json", *env)
+    assert code == 0 and json.loads(out)["lmk_kcv"]
+    assert run(capsys, "backup", "verify", str(archive), *env)[0] == 0
+    lmk = (tmp_path / "data" / "lmk.key").read_text().strip()
+    assert lmk.encode() not in archive.read_bytes()
+    code, out, _ = run(capsys, "backup", "lmk-export", "--components", "3", *env[:2])
+    assert code == 0 and out.count("\ncomponent ") == 3 and lmk not in out
