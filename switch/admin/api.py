@@ -99,6 +99,31 @@ async def run_operation(ctx: AdminContext, op: Operation, call: Call) -> Respons
     return json_response(result.response, result.status)
 
 
+async def invoke(ctx: AdminContext, principal: sessions.Principal, op: Operation,
+                 raw_params: dict[str, str], body: Any) -> Any:
+    """Run one operation for the console: the same role check, schemas, handler and audit as
+    the API; returns the handler's response value (raises :class:`ApiError`)."""
+    if principal.role not in op.roles:
+        raise ApiError("forbidden", f"role {principal.role} may not {op.operation_id}")
+    params: dict[str, Any] = {}
+    for param in op.params:
+        raw = raw_params.get(param.name)
+        if raw is None or raw == "":
+            if param.required:
+                raise ApiError("invalid_field", f"{param.name}: required")
+            continue
+        params[param.name] = coerce_parameter(raw, param.schema, param.name)
+    checked = validate(body, op.body, "body") if op.body is not None else None
+    result = await op.handler(ctx, Call(principal, params, checked))
+    if not op.changes:
+        return result
+    if not isinstance(result, Changed):
+        raise RuntimeError(f"{op.operation_id} changed something without an audit record")
+    await audit.record(ctx.db, principal, action=result.action, subject=result.subject,
+                       before=result.before, after=result.after)
+    return result.response
+
+
 def _endpoint(ctx: AdminContext, op: Operation) -> Any:
     async def endpoint(request: Request) -> Response:
         token = bearer_token(request)

@@ -37,6 +37,7 @@ EXPECTED: dict[str, set[str]] = {
     "keys.list": {SO, AU, AD},
     "cards.search": {CS, AU, AD},
     "cards.show": {CS, AU, AD},
+    "cards.history": {CS, AU, AD},
     "cards.block": {CS, AD},
     "cards.unblock": {CS, AD},
     "cards.reset_tries": {CS, AD},

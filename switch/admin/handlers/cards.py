@@ -45,6 +45,20 @@ async def show(ctx: AdminContext, call: Call) -> Any:
     return card.as_dict()
 
 
+async def history(ctx: AdminContext, call: Call) -> Any:
+    """The audit trail of one card (back office and CLI), newest first."""
+    from switch.admin import audit
+    from switch.authorization import audit as card_audit
+
+    card_id = call.params["card_id"]
+    await _card_row(ctx, card_id)
+    subject = f"card:{card_id}"
+    rows = await audit.entries(ctx.db, subject=subject, actor=None, limit=100)
+    rows += [row | {"role": None, "address": None}
+             for row in await card_audit.entries(ctx.db, subject, 100)]
+    return sorted(rows, key=lambda row: str(row["at"]), reverse=True)
+
+
 async def search(ctx: AdminContext, call: Call) -> Any:
     assert call.body is not None
     body = call.body
