@@ -79,7 +79,7 @@ def _params(op: Operation, request: Request) -> dict[str, Any]:
     for param in op.params:
         source = request.path_params if param.location == "path" else request.query_params
         raw = source.get(param.name)
-        if raw is None or raw == "":
+        if raw is None:  # absent; an empty value is a value, checked like any other
             if param.required:
                 raise ApiError("invalid_field", f"{param.name}: required")
             continue
