@@ -28,6 +28,7 @@ KEEP_ALIVE_S: Final = 5  # an idle keep-alive connection is closed after this
 READ_TIMEOUT_S: Final = 10  # a client that stops sending mid-request is dropped
 REQUEST_HEAD_BYTES_MAX: Final = 16 * 1024  # request line + headers
 BODY_BYTES_MAX: Final = 1024 * 1024  # the largest JSON body or CSV form we accept
+REFUSE_S: Final = 1.0  # the longest a refused connection is kept
 OVER_CAP_RESPONSE: Final = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
     b"Content-Length: 12\r\nConnection: close\r\n\r\ntoo popular\n"
@@ -84,8 +85,14 @@ async def serve_asgi(
 async def _refuse(stream: trio.SocketStream) -> None:
     """Over the cap: say so in one write and close, without reading the request."""
     try:
-        with trio.move_on_after(1.0):
+        with trio.move_on_after(REFUSE_S):
             await stream.send_all(OVER_CAP_RESPONSE)
+            await stream.send_eof()
+            # Drain what the client sent, so closing does not reset the connection (an RST
+            # would destroy the 503 before the client reads it); bounded in bytes and time.
+            drained = 0
+            while drained < REQUEST_HEAD_BYTES_MAX and (chunk := await stream.receive_some(4096)):
+                drained += len(chunk)
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
         pass
     finally:
