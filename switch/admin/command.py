@@ -39,6 +39,7 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
     from switch.admin.server import serve_admin
     from switch.authorization.wiring import open_hsm_for
     from switch.db.embedded import EmbeddedDatabaseError, database_dsn
+    from switch.db.migrate import migrate
     from switch.db.runtime import DatabaseUnavailable, open_database
     from switch.hsm import HsmError
 
@@ -52,6 +53,7 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
         async with open_database(dsn, pool_size_min=1, pool_size_max=8,
                                  call_timeout_s=config.database.call_timeout_s,
                                  bridge=config.database.bridge) as db:
+            await migrate(db)  # idempotent, under an advisory lock (as serve does)
             ctx = AdminContext(db, hsm, CustodyBox(),
                                secure_cookies=not args.insecure_cookies)
             async with trio.open_nursery() as nursery:

@@ -62,6 +62,9 @@ def _add(args: argparse.Namespace, config: Config) -> int:
         raise CliError(str(exc)) from exc
 
     async def work(db: Database) -> None:
+        from switch.db.migrate import migrate
+
+        await migrate(db)  # the first user may come before the first 'db init'
         await create_user(db, args.username, args.role, password)
 
     try:

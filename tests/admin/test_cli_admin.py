@@ -122,3 +122,38 @@ def test_backup_create_verify_and_lmk_export(env: list[str], tmp_path: Path,
     assert lmk.encode() not in archive.read_bytes()
     code, out, _ = run(capsys, "backup", "lmk-export", "--components", "3", *env[:2])
     assert code == 0 and out.count("\ncomponent ") == 3 and lmk not in out
+
+
+def test_admin_process_serves_the_api_and_console(env: list[str],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """``atm-switch admin`` as a real process: it migrates, listens, answers, and stops."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    assert run(capsys, "db", "init", *env)[0] == 0
+    process = subprocess.Popen(
+        [sys.executable, "-m", "switch.cli", "admin", "--port", "0", *env],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert "listening on http://" in line, process.stderr.read() if process.stderr else ""
+        base = line.split("listening on ", 1)[1].strip().rstrip("/")
+        with urllib.request.urlopen(f"{base}/healthz", timeout=10) as answer:
+            assert json.loads(answer.read()) == {"status": "ok"}
+        with urllib.request.urlopen(f"{base}/login", timeout=10) as answer:
+            assert "ATM" in answer.read().decode()
+        try:
+            urllib.request.urlopen(f"{base}/api/terminals", timeout=10)
+            raise AssertionError("anonymous request allowed")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 401
+    finally:
+        process.terminate()
+        deadline = time.monotonic() + 20
+        while process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if process.poll() is None:
+            process.kill()
