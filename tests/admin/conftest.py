@@ -3,6 +3,7 @@ user per role, and a logged-in HTTP client per role."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -64,6 +65,23 @@ async def seed(db: Database, hsm: SoftwareHsm) -> None:
         mailer = await hsm.issue_pin_mailer_test_mode(pvk=pvk, pan=pan)
         await upsert_card(db, hsm, pan=pan, expiry="3012", account_id=account,
                           verification=mailer.verification)
+
+
+async def record_transactions(db: Database, count: int) -> None:
+    """Answered 0200s as the authorization pipeline stores them (auth_messages), for the
+    transaction search, the daily report and the console's charts: every fifth declined 51."""
+    card_id = await db.fetchval("SELECT min(card_id) FROM cards")
+    for n in range(1, count + 1):
+        code = "51" if n % 5 == 0 else "00"
+        await db.execute(
+            "INSERT INTO auth_messages (message_class, terminal_id, stan, transmission_dt,"
+            " acquirer_id, fingerprint, state, processing_code, amount_minor, card_id,"
+            " response_code, response_fields, effect, answered_at) VALUES ('0200', 'ATM00001',"
+            " $1, '1129120000', '00000001', 'f', 'done', '011000', $2, $3, $4, $5, $6, now())",
+            f"{n:06d}", 10_000 * n, card_id, code,
+            json.dumps({"37": f"{n:012d}", "39": code}),
+            json.dumps({"hold_id": n} if code == "00" else {"declined": "insufficient funds"}),
+        )
 
 
 @pytest.fixture

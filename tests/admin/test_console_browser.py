@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from tests.admin.conftest import PAN, PASSWORD, AdminServer
+from tests.admin.conftest import PAN, PASSWORD, AdminServer, record_transactions
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -67,6 +67,8 @@ def browser_session(base_url: str) -> list[str]:
         driver.get(f"{base_url}/login")
         shot("01-login")
         login("card-services")
+        assert driver.find_element(By.ID, "total").text == "10"
+        assert len(driver.find_elements(By.CSS_SELECTOR, "svg.codes rect")) == 2  # 00 and 51
         shot("02-dashboard")
         driver.get(f"{base_url}/cards")
         driver.find_element(By.ID, "pan").send_keys(PAN)
@@ -100,7 +102,9 @@ def browser_session(base_url: str) -> list[str]:
         driver.get(f"{base_url}/terminals")
         shot("07-terminals")
         assert not driver.find_elements(By.CSS_SELECTOR, "button[id^=terminals-disable]")
-        driver.get(f"{base_url}/transactions")
+        driver.get(f"{base_url}/transactions?terminal=ATM00001")
+        rows = wait.until(ec.presence_of_element_located((By.ID, "rows"))).text
+        assert "622588******6789" in rows and PAN not in driver.page_source
         shot("08-transactions")
     finally:
         driver.quit()
@@ -112,5 +116,6 @@ async def test_card_services_blocks_a_card_in_the_browser(admin_server: AdminSer
     await admin_server.ctx.db.execute(
         "INSERT INTO terminals (terminal_id, status, key_type) VALUES ('ATM00001', 'enabled',"
         " 'tdes')")
+    await record_transactions(admin_server.ctx.db, 10)
     shots = await trio.to_thread.run_sync(browser_session, admin_server.base_url)
     assert all(Path(path).stat().st_size > 1000 for path in shots)

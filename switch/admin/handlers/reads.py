@@ -97,7 +97,7 @@ async def daily_report(ctx: AdminContext, call: Call) -> Any:
     for r in rows:
         by_hour[r["hour"]] += r["n"]
         by_code[r["code"]] = by_code.get(r["code"], 0) + r["n"]
-        approved_minor += r["approved_minor"]
+        approved_minor += int(r["approved_minor"])  # sum(bigint) is numeric: back to int
     return {"date": day, "requests": sum(by_hour), "by_hour": by_hour,
             "by_response_code": by_code, "approved_amount_minor": approved_minor}
 
