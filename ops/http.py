@@ -104,17 +104,6 @@ async def serve_ops(
 ) -> None:
     """Serve until cancelled; ``started((host, port))`` once listening (port 0 picks one)."""
     app = ops_app(metrics, ready, readiness_ttl_s=readiness_ttl_s)
-    address = await _start(app, host, port, connections_max, task_status)
-    del address
-
-
-async def _start(
-    app: Starlette,
-    host: str,
-    port: int,
-    connections_max: int,
-    task_status: trio.TaskStatus[tuple[str, int]],
-) -> tuple[str, int]:
     async with trio.open_nursery() as nursery:
         address: tuple[str, int] = await nursery.start(
             lambda task_status: serve_asgi(
@@ -123,4 +112,3 @@ async def _start(
         )
         log.info("ops endpoint listening", extra={"address": f"{address[0]}:{address[1]}"})
         task_status.started(address)
-    return address

@@ -58,7 +58,8 @@ def bearer_token(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-async def read_json(request: Request, schema: dict[str, Any]) -> dict[str, Any]:
+async def read_json(request: Request) -> Any:
+    """The JSON body (bounded; checked against the operation's schema by :func:`invoke`)."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise ApiError("unsupported_media_type", "send application/json")
     raw = bytearray()
@@ -70,49 +71,34 @@ async def read_json(request: Request, schema: dict[str, Any]) -> dict[str, Any]:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError("bad_request", "the body is not JSON") from exc
-    checked: dict[str, Any] = validate(value, schema, "body")
-    return checked
+    return value
 
 
-def _params(op: Operation, request: Request) -> dict[str, Any]:
+def coerce_params(op: Operation, raw: dict[str, str], *, empty_is_absent: bool
+                  ) -> dict[str, Any]:
+    """The operation's declared parameters, converted and checked (undeclared ones ignored).
+
+    For the API an empty value is a value (``?date=`` is refused, not ignored); an HTML form
+    sends every field, so the console treats an empty one as absent.
+    """
     found: dict[str, Any] = {}
     for param in op.params:
-        source = request.path_params if param.location == "path" else request.query_params
-        raw = source.get(param.name)
-        if raw is None:  # absent; an empty value is a value, checked like any other
+        value = raw.get(param.name)
+        if value is None or (empty_is_absent and value == ""):
             if param.required:
                 raise ApiError("invalid_field", f"{param.name}: required")
             continue
-        found[param.name] = coerce_parameter(str(raw), param.schema, param.name)
+        found[param.name] = coerce_parameter(value, param.schema, param.name)
     return found
 
 
-async def run_operation(ctx: AdminContext, op: Operation, call: Call) -> Response:
-    """Run a handler for an authorised principal; audit a change before answering."""
-    result = await op.handler(ctx, call)
-    if not op.changes:
-        return json_response(result)
-    if not isinstance(result, Changed):
-        raise RuntimeError(f"{op.operation_id} changed something without an audit record")
-    await audit.record(ctx.db, call.principal, action=result.action, subject=result.subject,
-                       before=result.before, after=result.after)
-    return json_response(result.response, result.status)
-
-
 async def invoke(ctx: AdminContext, principal: sessions.Principal, op: Operation,
-                 raw_params: dict[str, str], body: Any) -> Any:
-    """Run one operation for the console: the same role check, schemas, handler and audit as
-    the API; returns the handler's response value (raises :class:`ApiError`)."""
+                 raw_params: dict[str, str], body: Any, *, empty_is_absent: bool = True) -> Any:
+    """Run one operation for a principal: role check, schemas, handler, and the audit row of a
+    change before returning. The API and the console both come through here."""
     if principal.role not in op.roles:
         raise ApiError("forbidden", f"role {principal.role} may not {op.operation_id}")
-    params: dict[str, Any] = {}
-    for param in op.params:
-        raw = raw_params.get(param.name)
-        if raw is None or raw == "":
-            if param.required:
-                raise ApiError("invalid_field", f"{param.name}: required")
-            continue
-        params[param.name] = coerce_parameter(raw, param.schema, param.name)
+    params = coerce_params(op, raw_params, empty_is_absent=empty_is_absent)
     checked = validate(body, op.body, "body") if op.body is not None else None
     result = await op.handler(ctx, Call(principal, params, checked))
     if not op.changes:
@@ -121,7 +107,7 @@ async def invoke(ctx: AdminContext, principal: sessions.Principal, op: Operation
         raise RuntimeError(f"{op.operation_id} changed something without an audit record")
     await audit.record(ctx.db, principal, action=result.action, subject=result.subject,
                        before=result.before, after=result.after)
-    return result.response
+    return result
 
 
 def _endpoint(ctx: AdminContext, op: Operation) -> Any:
@@ -133,13 +119,16 @@ def _endpoint(ctx: AdminContext, op: Operation) -> Any:
                                                address=client_address(request))
         if principal is None:
             raise ApiError("unauthenticated", "log in first: POST /api/session")
-        if principal.role not in op.roles:
+        if principal.role not in op.roles:  # before reading the body of a refused call
             raise ApiError("forbidden", f"role {principal.role} may not {op.operation_id}")
-        params = _params(op, request)
+        raw = dict(request.query_params) | {k: str(v) for k, v in request.path_params.items()}
+        body = await read_json(request) if op.body is not None else None
+        result = await invoke(ctx, principal, op, raw, body, empty_is_absent=False)
         if op.operation_id == "session.logout":
-            params["_token"] = token
-        body = await read_json(request, op.body) if op.body is not None else None
-        return await run_operation(ctx, op, Call(principal, params, body))
+            await sessions.revoke(ctx.db, token or "")
+        if isinstance(result, Changed):
+            return json_response(result.response, result.status)
+        return json_response(result)
 
     endpoint.__name__ = op.operation_id.replace(".", "_")
     return endpoint
@@ -150,7 +139,7 @@ def _login(ctx: AdminContext, throttle: LoginThrottle) -> Any:
         address = client_address(request) or "unknown"
         if not throttle.allow(address):
             raise ApiError("throttled", "too many login attempts from this address")
-        body = await read_json(request, openapi.LOGIN_BODY)
+        body = validate(await read_json(request), openapi.LOGIN_BODY, "body")
         try:
             user = await users.authenticate(ctx.db, body["username"], body["password"])
         except users.LoginRefused as exc:

@@ -25,6 +25,7 @@ from switch.admin.catalogue import BY_ID
 from switch.admin.console_text import LANGUAGES, texts
 from switch.admin.context import AdminContext
 from switch.admin.errors import ApiError
+from switch.admin.operations import Changed
 from switch.admin.throttle import LoginThrottle
 
 HERE: Final = Path(__file__).parent
@@ -78,7 +79,8 @@ class Page:
     async def call(self, operation_id: str, params: dict[str, str] | None = None,
                    body: Any = None) -> Any:
         assert self.principal is not None
-        return await invoke(self.ctx, self.principal, BY_ID[operation_id], params or {}, body)
+        result = await invoke(self.ctx, self.principal, BY_ID[operation_id], params or {}, body)
+        return result.response if isinstance(result, Changed) else result
 
 
 async def _principal(ctx: AdminContext, request: Request) -> sessions.Principal | None:
