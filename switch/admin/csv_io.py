@@ -1,11 +1,13 @@
 """Bulk import and export of accounts and cards as CSV.
 
 Import validates the whole file first and reports every bad line (line number, field, reason)
-without changing anything; only a file with no error is applied. Rows are applied through the
-owners' functions (the ledger's ``open_account``, :func:`switch.authorization.issuing.upsert_card`),
-which are idempotent, so an apply interrupted half-way (the database went away) is completed by
-running the same import again; each owner keeps its own transactions, so a partial apply is
-possible only through such an outage, never through a bad row.
+without changing anything; only a file with no error is applied, and then in ONE database
+transaction, so a failure half-way (a conflict found only by the database, an outage) leaves
+nothing applied. Rows go through the owners' own entry points: the ledger's SQL function
+``ledger_open_account`` (the same call ``PostgresLedger.open_account`` makes) and
+:func:`switch.authorization.issuing.upsert_card` (which also writes the audit table), run on the
+transaction's connection: both are plain SQL plus pure HSM computations, so they run unchanged
+inside the transaction. Both are idempotent: importing the same file twice changes nothing.
 
 PINs: a card row carries PIN verification data (IBM 3624 offset or Visa PVV computed by the
 issuer under this switch's PVK), never a PIN; a clear ``pin`` column is accepted only by an HSM
@@ -18,7 +20,9 @@ import csv
 import io
 import re
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
+
+import asyncpg
 
 from ledger_adapter import AccountNotFound
 from switch.authorization.issuing import issuer_pvk, upsert_card
@@ -106,11 +110,17 @@ async def check_accounts_against(db: Database, checked: Checked) -> None:
 
 
 async def apply_accounts(db: Database, rows: list[dict[str, str]]) -> int:
-    ledger = open_ledger(db)
-    for row in rows:
-        await ledger.open_account(row["account_id"], name=row["name"], currency=row["currency"],
-                                  balance=int(row["balance"]))
-    return len(rows)
+    """Open every account in one transaction (all or nothing)."""
+
+    async def in_transaction(connection: asyncpg.Connection) -> int:
+        async with connection.transaction():
+            for row in rows:
+                await connection.fetchrow(
+                    "SELECT * FROM ledger_open_account($1, $2, $3, $4, 'active', 'customer')",
+                    row["account_id"], row["name"], row["currency"], int(row["balance"]))
+        return len(rows)
+
+    return await db.run(in_transaction)
 
 
 def check_cards(text: str, *, test_mode: bool) -> Checked:
@@ -162,19 +172,31 @@ async def check_cards_against(db: Database, checked: Checked) -> None:
 
 
 async def apply_cards(db: Database, hsm: SoftwareHsm, rows: list[dict[str, str]]) -> int:
-    pvk = await issuer_pvk(db, hsm)
-    for row in rows:
-        if row.get("pin"):
-            verification = await hsm.pin_verification_data_test_mode(
-                pvk=pvk, pan=row["pan"], pin=row["pin"])
-        else:
-            method = row["pin_method"]
-            verification = PinVerificationData(method, pvk, row["pin_value"],
-                                               row.get("pvki") if method == "visa_pvv" else None)
-        await upsert_card(db, hsm, pan=row["pan"], expiry=row["expiry"],
-                          account_id=row["account_id"], verification=verification,
-                          status=row.get("status") or "active", action="card.import")
-    return len(rows)
+    """Insert or update every card in one transaction (all or nothing), audited per card."""
+
+    async def in_transaction(connection: asyncpg.Connection) -> int:
+        # upsert_card and issuer_pvk only call execute/fetchrow/fetchval, which a connection
+        # has with the same meaning; the HSM calls are computations (no I/O, no Trio).
+        on_connection = cast(Database, connection)
+        async with connection.transaction():
+            pvk = await issuer_pvk(on_connection, hsm)
+            for row in rows:
+                await upsert_card(on_connection, hsm, pan=row["pan"], expiry=row["expiry"],
+                                  account_id=row["account_id"],
+                                  verification=await _verification(hsm, pvk, row),
+                                  status=row.get("status") or "active", action="card.import")
+        return len(rows)
+
+    return await db.run(in_transaction)
+
+
+async def _verification(hsm: SoftwareHsm, pvk: str, row: dict[str, str]) -> PinVerificationData:
+    if row.get("pin"):  # test installations only (checked before, refused by the HSM too)
+        return await hsm.pin_verification_data_test_mode(pvk=pvk, pan=row["pan"],
+                                                         pin=row["pin"])
+    method = row["pin_method"]
+    return PinVerificationData(method, pvk, row["pin_value"],
+                               row.get("pvki") if method == "visa_pvv" else None)
 
 
 async def export_accounts(db: Database) -> str:

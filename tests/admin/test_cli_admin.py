@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from switch.cli import main
+from switch.db.runtime import Database
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str, stdin: str = "",
@@ -157,3 +158,20 @@ def test_admin_process_serves_the_api_and_console(env: list[str],
             time.sleep(0.1)
         if process.poll() is None:
             process.kill()
+
+
+async def test_apply_is_one_transaction(db: Database) -> None:
+    """A conflict only the database sees (an account opened meanwhile in another currency)
+    undoes the whole apply: the first, valid row is not left behind."""
+    from ledger_adapter.postgres import PostgresLedger
+    from switch.admin import csv_io
+
+    await PostgresLedger(db).open_account("B2", name="Bob", currency="840", balance=0)
+    rows = [{"account_id": "B1", "name": "Ann", "currency": "156", "balance": "10"},
+            {"account_id": "B2", "name": "Bob", "currency": "156", "balance": "5"}]
+    with pytest.raises(asyncpg.PostgresError):
+        await csv_io.apply_accounts(db, rows)
+    assert await db.fetchval("SELECT count(*) FROM ledger_accounts WHERE account_id = 'B1'") == 0
+    assert await csv_io.apply_accounts(db, rows[:1]) == 1
+    assert await csv_io.apply_accounts(db, rows[:1]) == 1  # idempotent: nothing new
+    assert (await PostgresLedger(db).balance("B1")).ledger == 10  # opened once, not twice
