@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from typing import Any
 
 import trio
@@ -43,6 +44,9 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
     from switch.db.runtime import DatabaseUnavailable, open_database
     from switch.hsm import HsmError
 
+    # Functions shared with the CLI (card status, ...) also write the CLI audit table with
+    # ATM_SWITCH_ACTOR as actor; there it names this process, the person is in admin_audit.
+    os.environ.setdefault("ATM_SWITCH_ACTOR", "back-office")
     try:
         hsm = open_hsm_for(config)
     except HsmError as exc:
