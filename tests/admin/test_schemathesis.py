@@ -44,6 +44,7 @@ async def test_schemathesis_finds_no_failure(admin_server: AdminServer, tmp_path
              "--generation-deterministic", "--max-examples", str(EXAMPLES_PER_OPERATION),
              "--phases", "examples,coverage,fuzzing", "--no-color", "--workers", "1"],
             capture_stdout=True, capture_stderr=True, check=False,
+            cwd=tmp_path,  # its example database (.schemathesis/) stays out of the tree
         )
     report = result.stdout.decode(errors="replace") + result.stderr.decode(errors="replace")
     (ARTEFACTS / "schemathesis.txt").parent.mkdir(parents=True, exist_ok=True)
