@@ -26,6 +26,7 @@ from switch.admin.console_text import LANGUAGES, texts
 from switch.admin.context import AdminContext
 from switch.admin.errors import ApiError
 from switch.admin.operations import Changed
+from switch.admin.roles import ROLES
 from switch.admin.throttle import LoginThrottle
 
 HERE: Final = Path(__file__).parent
@@ -40,12 +41,15 @@ NAV: Final = (  # page, the operation that must be allowed to show it
     ("transactions", "/transactions", "transactions.search"),
     ("approvals", "/approvals", "approvals.list"),
     ("keys", "/keys", "keys.list"),
+    ("custody", "/custody", "custody.list"),
+    ("users", "/users", "users.list"),
     ("audit", "/audit", "reports.audit"),
 )
 CONSOLE_ACTIONS: Final = frozenset({
     "cards.block", "cards.unblock", "cards.reset_tries", "cards.lost", "cards.stolen",
     "cards.close", "terminals.enable", "terminals.disable", "accounts.freeze",
-    "accounts.unfreeze", "approvals.approve", "approvals.reject",
+    "accounts.unfreeze", "approvals.approve", "approvals.reject", "users.disable",
+    "users.enable",
 })
 
 _ENV: Final = Environment(loader=FileSystemLoader(HERE / "templates"),
@@ -181,11 +185,54 @@ def console_routes(ctx: AdminContext) -> list[BaseRoute]:
 
     async def terminals(view: Page) -> Response:
         rows = await view.call("terminals.list")
-        return view.render("table.html", title=view.t["terminals"], rows=rows,
+        people = [u["username"] for u in await users_for(view)]
+        return view.render("terminals.html", rows=rows, people=people,
                            columns=["terminal_id", "status", "key_type", "tmk_kcv",
                                     "last_seen_at", "key_exchange_at"],
                            actions=[("terminals.enable", "enable", "terminal_id"),
                                     ("terminals.disable", "disable", "terminal_id")])
+
+    async def users_for(view: Page) -> list[dict[str, Any]]:
+        """Active users, to pick custodians from (any role may be a custodian but auditors)."""
+        found = await ctx.db.fetch("SELECT username FROM admin_users WHERE NOT disabled"
+                                   " AND role <> 'auditor' ORDER BY username")
+        return [{"username": row["username"]} for row in found]
+
+    async def terminal_add(view: Page) -> Response:
+        form = view.request.state.form
+        await view.call("terminals.add", body={
+            "terminal_id": form.get("terminal_id", ""),
+            "key_type": form.get("key_type", "tdes"),
+            "custodians": [form.get("custodian1", ""), form.get("custodian2", "")]})
+        return RedirectResponse("/terminals?msg=done", 303)
+
+    async def terminal_rotate(view: Page) -> Response:
+        form = view.request.state.form
+        await view.call("keys.rotate_tmk", {"terminal_id": form.get("terminal_id", "")}, {
+            "custodians": [form.get("custodian1", ""), form.get("custodian2", "")]})
+        return RedirectResponse("/terminals?msg=pending_approval", 303)
+
+    async def users_page(view: Page) -> Response:
+        rows = await view.call("users.list")
+        return view.render("users.html", rows=rows, roles=ROLES)
+
+    async def user_create(view: Page) -> Response:
+        form = view.request.state.form
+        await view.call("users.create", body={"username": form.get("username", ""),
+                                              "role": form.get("role", ""),
+                                              "password": form.get("password", "")})
+        return RedirectResponse("/users?msg=done", 303)
+
+    async def custody(view: Page) -> Response:
+        return view.render("custody.html", rows=await view.call("custody.list"),
+                           collected=None)
+
+    async def custody_collect(view: Page) -> Response:
+        form = view.request.state.form
+        parcel = await view.call("custody.collect", {"parcel_id": form.get("parcel_id", "")})
+        # Shown once, on this response only (no-store); reloading cannot show it again.
+        return view.render("custody.html", rows=await view.call("custody.list"),
+                           collected=parcel)
 
     async def cards_form(view: Page) -> Response:
         return view.render("cards.html", rows=None)
@@ -268,6 +315,12 @@ def console_routes(ctx: AdminContext) -> list[BaseRoute]:
         Route("/transactions", page(transactions), methods=["GET"]),
         Route("/approvals", page(approvals), methods=["GET"]),
         Route("/keys", page(keys), methods=["GET"]),
+        Route("/terminals/add", page(terminal_add), methods=["POST"]),
+        Route("/terminals/rotate", page(terminal_rotate), methods=["POST"]),
+        Route("/users", page(users_page), methods=["GET"]),
+        Route("/users", page(user_create), methods=["POST"]),
+        Route("/custody", page(custody), methods=["GET"]),
+        Route("/custody", page(custody_collect), methods=["POST"]),
         Route("/audit", page(audit_page), methods=["GET"]),
         Route("/do", page(action), methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

@@ -51,6 +51,16 @@ TEXT: Final[dict[str, tuple[str, str]]] = {
     "date": ("Date", "日期"),
     "terminal": ("Terminal", "终端"),
     "search": ("Search", "搜索"),
+    "custody": ("My key components", "我的密钥分量"),
+    "users": ("Users", "用户"),
+    "role": ("Role", "角色"),
+    "create": ("Create", "创建"),
+    "add_terminal": ("Add a terminal", "添加终端"),
+    "rotate_tmk": ("New master key (dual control)", "更换主密钥（双人控制）"),
+    "custodian": ("Custodian", "保管人"),
+    "collect": ("Collect", "领取"),
+    "component_once": ("Write this component down now: it is shown once.",
+                       "请立即记录此分量：仅显示一次。"),
 }
 
 for _key, (_en, _zh) in TEXT.items():

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+import httpx
+
 from tests.admin.conftest import PAN, PASSWORD, SECOND_PAN, AdminServer
 
 
@@ -93,3 +95,44 @@ async def test_no_read_operation_shows_a_clear_pan(admin_server: AdminServer) ->
         searched = await client.post("/api/cards/search", json={"pan": PAN})
         assert PAN not in searched.text and "622588******6789" in searched.text
     assert seen >= 15
+
+
+async def console_client(server: AdminServer, username: str) -> tuple[httpx.AsyncClient, str]:
+    """An HTTP client holding a console session, and the session's CSRF token."""
+    client = server.client()
+    answer = await client.post("/login", data={"username": username, "password": PASSWORD})
+    assert answer.status_code == 303, answer.text
+    for name in ("atm_admin_session", "atm_admin_csrf"):
+        client.cookies.set(name, answer.cookies[name])
+    return client, answer.cookies["atm_admin_csrf"]
+
+
+async def test_console_users_terminals_and_custody(admin_server: AdminServer) -> None:
+    officer, csrf = await console_client(admin_server, "security-officer")
+    made = await officer.post("/users", data={"csrf": csrf, "username": "dora",
+                                              "role": "operator", "password": PASSWORD})
+    assert made.status_code == 303
+    assert "dora" in (await officer.get("/users")).text
+    operator, csrf = await console_client(admin_server, "operator")
+    added = await operator.post("/terminals/add", data={
+        "csrf": csrf, "terminal_id": "ATM00077", "key_type": "aes",
+        "custodian1": "operator", "custodian2": "dora"})
+    assert added.status_code == 303, added.text
+    page = (await operator.get("/terminals")).text
+    assert "ATM00077" in page
+    waiting = (await operator.get("/custody")).text
+    parcel_id = re.search(r'name="parcel_id" value="(\d+)"', waiting)
+    assert parcel_id is not None
+    collected = await operator.post("/custody", data={"csrf": csrf,
+                                                      "parcel_id": parcel_id.group(1)})
+    value = re.search(r'<code id="component-value">([0-9A-F]{32})</code>', collected.text)
+    assert value is not None
+    again = await operator.post("/custody", data={"csrf": csrf,
+                                                  "parcel_id": parcel_id.group(1)})
+    assert again.status_code == 404 and value.group(1) not in again.text
+    refused = await operator.post("/users", data={"csrf": csrf, "username": "eve",
+                                                  "role": "admin", "password": PASSWORD})
+    assert refused.status_code == 403  # the console has the API's roles
+    await operator.aclose()
+    assert await admin_server.ctx.db.fetchval(
+        "SELECT count(*) FROM admin_users WHERE username = 'eve'") == 0
