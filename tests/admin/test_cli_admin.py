@@ -175,3 +175,48 @@ async def test_apply_is_one_transaction(db: Database) -> None:
     assert await csv_io.apply_accounts(db, rows[:1]) == 1
     assert await csv_io.apply_accounts(db, rows[:1]) == 1  # idempotent: nothing new
     assert (await PostgresLedger(db).balance("B1")).ledger == 10  # opened once, not twice
+
+
+def test_restore_with_lmk_components_into_a_new_data_directory(
+        env: list[str], pg_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restore on a new machine: the custodians key in their LMK components; the LMK is
+    installed (0600) and the restored database is usable there."""
+    import asyncio
+
+    from tests.conftest import dsn_for_database
+
+    assert run(capsys, "db", "init", *env)[0] == 0
+    assert run(capsys, "accounts", "open", "R1", "--name", "r", "--balance", "70", *env)[0] == 0
+    archive = tmp_path / "b.tar"
+    assert run(capsys, "backup", "create", str(archive), *env)[0] == 0
+    code, out, _ = run(capsys, "backup", "lmk-export", *env[:2])
+    components = "\n".join(line.split(": ", 1)[1] for line in out.splitlines()
+                           if line.startswith("component "))
+
+    async def create_empty() -> None:
+        connection = await asyncpg.connect(pg_dsn)
+        try:
+            await connection.execute('CREATE DATABASE "restored_cli"')
+        finally:
+            await connection.close()
+
+    asyncio.run(create_empty())
+    mistyped = ("1" if components[0] != "1" else "2") + components[1:]
+    target = dsn_for_database(pg_dsn, "restored_cli")
+    new_dir = tmp_path / "new-machine"
+    new_env = ["--data-dir", str(new_dir), "--dsn", target]
+    code, _, err = run(capsys, "backup", "restore", str(archive), "--lmk-components",
+                       *new_env, stdin=mistyped + "\n",
+                       monkeypatch=monkeypatch)
+    assert code != 0 and "check value" in err  # a mistyped component is caught by its KCV
+    assert not (new_dir / "lmk.key").exists()
+    code, out, err = run(capsys, "backup", "restore", str(archive), "--lmk-components",
+                         *new_env, stdin=components + "\n", monkeypatch=monkeypatch)
+    assert code == 0, err
+    assert (new_dir / "lmk.key").stat().st_mode & 0o777 == 0o600
+    assert (new_dir / "lmk.key").read_text() == (tmp_path / "data" / "lmk.key").read_text()
+    code, out, _ = run(capsys, "accounts", "show", "R1", "--json", *new_env)
+    assert code == 0 and json.loads(out)["ledger_balance"] == 70
+    code, _, err = run(capsys, "backup", "restore", str(archive), *new_env)
+    assert code != 0 and "not empty" in err
