@@ -1,8 +1,13 @@
 """The ops HTTP endpoint on its own port: ``/metrics``, ``/healthz``, ``/readyz``.
 
-A deliberately tiny HTTP/1.1 responder on Trio (one request per connection,
-``Connection: close``): it serves three GETs to Prometheus and orchestrators,
-so it needs no web framework. Requests are bounded in size and time.
+A small Starlette application served by :func:`ops.asgi.serve_asgi` (Hypercorn's HTTP/1.1 on
+Trio), the same stack as the admin API, so there is one HTTP implementation to keep safe.
+The endpoint stays unauthenticated and read-only (GET and HEAD only) and has its own connection
+cap. ``/metrics`` is prometheus-client's own ASGI app over the switch's registry.
+
+``/readyz`` answers from a cached readiness result: a load balancer polling every node every
+second must not become a query per poll on PostgreSQL. At most one readiness check runs at a
+time, and its answer is reused for ``readiness_ttl_s``.
 """
 
 from __future__ import annotations
@@ -12,17 +17,79 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 import trio
+from prometheus_client import make_asgi_app
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
+from ops.asgi import serve_asgi
 from ops.metrics import SwitchMetrics
 
 log = logging.getLogger("atm.ops.http")
 
-REQUEST_BYTES_MAX: Final = 8192  # a GET with headers; more is not a scrape
-REQUEST_TIMEOUT_S: Final = 5.0  # slow clients must not hold a connection
 READINESS_TIMEOUT_S: Final = 2.0  # /readyz answers 503 rather than hang
-CONTENT_TYPE_METRICS: Final = "text/plain; version=0.0.4; charset=utf-8"
+READINESS_TTL_S: Final = 1.0  # one readiness check (a database ping) per second at most
+OPS_CONNECTIONS_MAX: Final = 64  # scrapers and orchestrator probes; more is a storm
 
 Readiness = Callable[[], Awaitable[bool]]
+
+
+class CachedReadiness:
+    """Readiness checked at most once per ``ttl_s``, one check at a time."""
+
+    def __init__(self, ready: Readiness, ttl_s: float) -> None:
+        self._ready = ready
+        self._ttl_s = ttl_s
+        self._lock = trio.Lock()
+        self._value = False
+        self._checked_at: float | None = None
+
+    async def __call__(self) -> bool:
+        async with self._lock:  # concurrent probes wait for the one check in flight
+            now = trio.current_time()
+            if self._checked_at is None or now - self._checked_at >= self._ttl_s:
+                value = False
+                with trio.move_on_after(READINESS_TIMEOUT_S):
+                    value = await self._ready()
+                self._value = value
+                self._checked_at = trio.current_time()
+            return self._value
+
+
+def ops_app(metrics: SwitchMetrics, ready: Readiness, *, readiness_ttl_s: float) -> Starlette:
+    """The ops ASGI application (exposed for tests)."""
+    readiness = CachedReadiness(ready, readiness_ttl_s)
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    async def readyz(request: Request) -> Response:
+        if await readiness():
+            return PlainTextResponse("ready\n")
+        return PlainTextResponse("not ready\n", status_code=503)
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET", "HEAD"]),
+            Route("/readyz", readyz, methods=["GET", "HEAD"]),
+            Route("/metrics", _ReadOnlyMetrics(make_asgi_app(registry=metrics.registry))),
+        ]
+    )
+
+
+class _ReadOnlyMetrics:
+    """prometheus-client's ASGI app, GET/HEAD only (it would answer any method)."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            await PlainTextResponse("method not allowed\n", status_code=405)(scope, receive, send)
+            return
+        await self._app(scope, receive, send)
 
 
 async def serve_ops(
@@ -31,88 +98,17 @@ async def serve_ops(
     metrics: SwitchMetrics,
     ready: Readiness,
     *,
+    readiness_ttl_s: float = READINESS_TTL_S,
+    connections_max: int = OPS_CONNECTIONS_MAX,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until cancelled; ``started((host, port))`` once listening (port 0 picks one)."""
-    listeners = await trio.open_tcp_listeners(port, host=host)
-    address = listeners[0].socket.getsockname()
-    log.info("ops endpoint listening", extra={"address": f"{address[0]}:{address[1]}"})
-    handler = _Handler(metrics, ready)
+    app = ops_app(metrics, ready, readiness_ttl_s=readiness_ttl_s)
     async with trio.open_nursery() as nursery:
-        task_status.started((str(address[0]), int(address[1])))
-        for listener in listeners:
-            nursery.start_soon(trio.serve_listeners, handler, [listener])
-
-
-class _Handler:
-    def __init__(self, metrics: SwitchMetrics, ready: Readiness) -> None:
-        self._metrics = metrics
-        self._ready = ready
-
-    async def __call__(self, stream: trio.SocketStream) -> None:
-        try:
-            with trio.move_on_after(REQUEST_TIMEOUT_S):
-                request_line = await _read_request_line(stream)
-                await stream.send_all(await self._respond(request_line or ""))
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            pass
-        finally:
-            await trio.aclose_forcefully(stream)
-
-    async def _respond(self, request_line: str) -> bytes:
-        parts = request_line.split(" ")
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            return _response(400, "text/plain", b"bad request\n")
-        method, target = parts[0], parts[1].split("?", 1)[0]
-        if method not in ("GET", "HEAD"):
-            return _response(405, "text/plain", b"method not allowed\n")
-        status, content_type, body = await self._route(target)
-        return _response(status, content_type, b"" if method == "HEAD" else body, len(body))
-
-    async def _route(self, target: str) -> tuple[int, str, bytes]:
-        if target == "/metrics":
-            return 200, CONTENT_TYPE_METRICS, self._metrics.exposition()
-        if target == "/healthz":
-            return 200, "text/plain", b"ok\n"
-        if target == "/readyz":
-            ready = False
-            with trio.move_on_after(READINESS_TIMEOUT_S):
-                ready = await self._ready()
-            return (200, "text/plain", b"ready\n") if ready else (503, "text/plain", b"not ready\n")
-        return 404, "text/plain", b"not found\n"
-
-
-async def _read_request_line(stream: trio.SocketStream) -> str | None:
-    """Read up to the end of the headers; return the request line (None if invalid)."""
-    received = bytearray()
-    while b"\r\n\r\n" not in received and b"\n\n" not in received:
-        chunk = await stream.receive_some(4096)
-        if not chunk:
-            break
-        received += chunk
-        if len(received) > REQUEST_BYTES_MAX:
-            return None
-    line = bytes(received.split(b"\n", 1)[0]).rstrip(b"\r")
-    try:
-        return line.decode("ascii")
-    except UnicodeDecodeError:
-        return None
-
-
-_REASONS: Final = {
-    200: "OK",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    503: "Service Unavailable",
-}
-
-
-def _response(status: int, content_type: str, body: bytes, length: int | None = None) -> bytes:
-    head = (
-        f"HTTP/1.1 {status} {_REASONS[status]}\r\n"
-        f"Content-Type: {content_type}\r\n"
-        f"Content-Length: {len(body) if length is None else length}\r\n"
-        "Connection: close\r\n\r\n"
-    )
-    return head.encode("ascii") + body
+        address: tuple[str, int] = await nursery.start(
+            lambda task_status: serve_asgi(
+                app, host, port, connections_max=connections_max, task_status=task_status
+            )
+        )
+        log.info("ops endpoint listening", extra={"address": f"{address[0]}:{address[1]}"})
+        task_status.started(address)

@@ -26,6 +26,10 @@ COMMAND_MODULES = (
     "switch.commands.cards",
     "switch.commands.reports",
     "switch.commands.demo",
+    "switch.commands.users",
+    "switch.commands.backup",
+    "switch.commands.import_export",
+    "switch.admin.command",
 )
 
 

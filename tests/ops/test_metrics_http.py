@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from functools import partial
 
 import pytest
 import trio
@@ -15,7 +16,8 @@ from ops.metrics import SwitchMetrics
 
 async def http_get(address: tuple[str, int], path: str, method: str = "GET") -> tuple[int, bytes]:
     stream = await trio.open_tcp_stream(*address)
-    await stream.send_all(f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    request = f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    await stream.send_all(request.encode())
     received = b""
     with trio.fail_after(5):
         while chunk := await stream.receive_some(65536):
@@ -42,7 +44,9 @@ async def test_endpoints(nursery: trio.Nursery) -> None:
     async def readiness() -> bool:
         return ready
 
-    address = await nursery.start(serve_ops, "127.0.0.1", 0, metrics, readiness)
+    address = await nursery.start(
+        partial(serve_ops, readiness_ttl_s=0.0), "127.0.0.1", 0, metrics, readiness
+    )
     status, body = await http_get(address, "/metrics")
     assert status == 200
     assert b'atm_requests_total{mti="0200",processing_code="011000",response_code="00"} 1.0' in body

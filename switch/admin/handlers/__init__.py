@@ -1,0 +1,1 @@
+"""Admin API handlers, one module per area; each reuses the functions behind the CLI."""

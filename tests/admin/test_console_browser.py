@@ -1,0 +1,121 @@
+"""The web console in a real browser: Debian's chromium driven by Selenium (chromedriver).
+
+Goal (issue 13): a ``card_services`` user logs in, finds a card by the PAN typed into the form,
+blocks it, and sees the change in the card's audit trail; an ``auditor`` sees it in the audit
+log; the Chinese pages render. Screenshots of the main pages go to ``test-artefacts/console/``.
+Skipped only when chromium is absent and CI is not set (in CI it must run).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import trio
+
+from tests.admin.conftest import PAN, PASSWORD, AdminServer, record_transactions
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artefacts" / "console"
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run",
+         "--window-size=1280,900")
+WAIT_S = 20.0
+
+pytestmark = pytest.mark.skipif(
+    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)) and not os.environ.get("CI"),
+    reason="chromium/chromedriver not installed (apt-get install chromium chromium-driver)",
+)
+
+
+def browser_session(base_url: str) -> list[str]:
+    """The whole scenario, synchronous (Selenium), run in a worker thread; returns screenshots."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    profile = tempfile.mkdtemp(prefix="atm-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile}")
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    shots: list[str] = []
+    wait = WebDriverWait(driver, WAIT_S)
+
+    def shot(name: str) -> None:
+        path = ARTEFACTS / f"{name}.png"
+        driver.save_screenshot(str(path))
+        shots.append(str(path))
+
+    def login(username: str) -> None:
+        driver.get(f"{base_url}/login")
+        driver.find_element(By.ID, "username").send_keys(username)
+        driver.find_element(By.ID, "password").send_keys(PASSWORD)
+        driver.find_element(By.ID, "submit").click()
+        wait.until(ec.presence_of_element_located((By.ID, "who")))
+
+    try:
+        driver.get(f"{base_url}/login")
+        shot("01-login")
+        login("card-services")
+        assert driver.find_element(By.ID, "total").text == "10"
+        assert len(driver.find_elements(By.CSS_SELECTOR, "svg.codes rect")) == 2  # 00 and 51
+        shot("02-dashboard")
+        driver.get(f"{base_url}/cards")
+        driver.find_element(By.ID, "pan").send_keys(PAN)
+        driver.find_element(By.ID, "find").click()
+        link = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "a[id^=card-]")))
+        assert PAN not in driver.page_source  # shown masked, and not in the URL either
+        assert PAN not in driver.current_url
+        assert "622588******6789" in driver.page_source
+        shot("03-card-search")
+        link.click()
+        assert wait.until(ec.presence_of_element_located((By.ID, "card-status"))).text == "active"
+        card_id = driver.current_url.rstrip("/").rsplit("/", 1)[1]
+        driver.find_element(By.ID, f"cards-block-{card_id}").click()
+        wait.until(ec.presence_of_element_located((By.ID, "notice")))
+        assert driver.find_element(By.ID, "card-status").text == "blocked"
+        actions = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#history td.action")]
+        assert "card.status.blocked" in actions
+        assert "card-services" in driver.find_element(By.ID, "history").text
+        shot("04-card-blocked-with-audit")
+        driver.get(f"{base_url}/cards?lang=zh")
+        assert "查找银行卡" in driver.page_source
+        shot("05-cards-chinese")
+        driver.find_element(By.ID, "logout").click()
+        wait.until(ec.presence_of_element_located((By.ID, "username")))
+
+        login("auditor")
+        driver.get(f"{base_url}/audit?lang=en")
+        table = wait.until(ec.presence_of_element_located((By.ID, "rows"))).text
+        assert "card.status.blocked" in table and "card-services" in table
+        shot("06-audit-log")
+        driver.get(f"{base_url}/terminals")
+        shot("07-terminals")
+        assert not driver.find_elements(By.CSS_SELECTOR, "button[id^=terminals-disable]")
+        driver.get(f"{base_url}/transactions?terminal=ATM00001")
+        rows = wait.until(ec.presence_of_element_located((By.ID, "rows"))).text
+        assert "622588******6789" in rows and PAN not in driver.page_source
+        shot("08-transactions")
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+    return shots
+
+
+async def test_card_services_blocks_a_card_in_the_browser(admin_server: AdminServer) -> None:
+    await admin_server.ctx.db.execute(
+        "INSERT INTO terminals (terminal_id, status, key_type) VALUES ('ATM00001', 'enabled',"
+        " 'tdes')")
+    await record_transactions(admin_server.ctx.db, 10)
+    shots = await trio.to_thread.run_sync(browser_session, admin_server.base_url)
+    assert all(Path(path).stat().st_size > 1000 for path in shots)
