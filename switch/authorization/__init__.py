@@ -42,4 +42,8 @@ def install(app: Any) -> Authorization:
     return service
 
 
-__all__ = ["Authorization", "install"]
+# Chip cards (section 11) are checked in the 0200 path: the demo and the simulator's
+# catalogue play chip transactions against this switch.
+CHIP_CARDS_SUPPORTED = True
+
+__all__ = ["CHIP_CARDS_SUPPORTED", "Authorization", "install"]

@@ -20,7 +20,7 @@ from typing import Any
 
 from switch.authorization import formatting
 from switch.authorization.outcomes import UNMACED_CODES
-from switch.authorization.texts import screen_text
+from switch.authorization.texts import INSERT_CHIP, screen_text
 from switch.hsm import Hsm
 from switch.protocol.field48 import encode_tags
 from switch.protocol.message import Message, encode_message, encode_message_async_mac
@@ -53,6 +53,7 @@ def financial_fields(
     balances: tuple[int, int, str] | None = None,
     info: Any = None,
     language: str | None = None,
+    chip_fallback: bool = False,
 ) -> dict[str, str]:
     """The fields of a 0210 (or 0230/0430 when ``message`` is an advice)."""
     extra: dict[str, str] = {"15": formatting.settlement_date(decided_at)}
@@ -72,7 +73,9 @@ def financial_fields(
             )
         tags.update(_info_tags(pc, info))
     elif response_code not in WITHOUT_SCREEN_TEXT:
-        tags["TX"] = screen_text(response_code, language)
+        # Section 11: a chip card read by stripe is asked to be inserted (chip), not declined
+        # with a generic text.
+        tags["TX"] = screen_text(INSERT_CHIP if chip_fallback else response_code, language)
     if tags and is_request_0200:
         extra["48"] = encode_tags(tags)
     return response_fields(message, response_code, extra)

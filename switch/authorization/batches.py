@@ -38,7 +38,8 @@ queue_length_max: Final = 8192
 
 FINANCIAL_QUERY: Final = (
     "SELECT * FROM auth_financial_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-    " $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)"
+    " $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29,"
+    " $30, $31)"
 )
 ADVICE_QUERY: Final = (
     "SELECT * FROM auth_advice_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
@@ -76,6 +77,8 @@ class FinancialItem:
     description: str | None
     reference: str | None
     rrn: str | None
+    chip: str = "none"  # none | fallback | fraud | passed (section 11, checked before the batch)
+    atc: int | None = None  # the ATC to record when ``chip`` is passed
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,7 @@ class Decision:
     available: int | None
     currency: str | None
     info: Any
+    chip_passed: bool = False
 
 
 def _decision(row: asyncpg.Record) -> Decision:
@@ -115,6 +119,7 @@ def _decision(row: asyncpg.Record) -> Decision:
         row["status"], row["response_code"], row["record_id"], row["created_at"],
         row["card_id"], row["hold_id"], row["ledger_balance"], row["available"],
         row["currency"], json.loads(info) if info is not None else None,
+        bool(row["chip_passed"]),
     )  # fmt: skip
 
 
@@ -148,6 +153,8 @@ def financial_columns(batch: Sequence[FinancialItem]) -> list[list[Any]]:
         [i.description for i in batch],
         [i.reference for i in batch],
         [i.rrn for i in batch],
+        [i.chip for i in batch],
+        [i.atc for i in batch],
     ]
 
 

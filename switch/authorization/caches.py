@@ -22,13 +22,18 @@ from ledger_adapter.group_commit import GroupCommitter
 from switch.authorization.limits import CardLimits, effective_limits
 from switch.config import AuthorizationConfig
 from switch.db.runtime import Database
+from switch.emv.checks import ChipOnFile
 from switch.hsm.verification_data import PinVerificationData
 
 cards_cached_max: Final = 200_000
 card_lookup_batch_max: Final = 256
 
-CARD_COLUMNS: Final = (
-    "card_id, pan_hash, version, status, expiry, account_id, pan_masked, pin_verification, limits"
+# The card and, for a chip card, its chip data (section 11) in one read.
+CARD_QUERY: Final = (
+    "SELECT c.card_id, c.pan_hash, c.version, c.status, c.expiry, c.account_id, c.pan_masked,"
+    " c.pin_verification, c.limits, k.imk_ac, k.psn, k.atc_accepted"
+    " FROM cards c LEFT JOIN card_chips k ON k.card_id = c.card_id"
+    " WHERE c.pan_hash = ANY($1::text[])"
 )
 
 
@@ -45,6 +50,7 @@ class CardView:
     pin_verification: PinVerificationData
     limits: CardLimits
     limits_json: dict[str, Any]
+    chip: ChipOnFile | None = None  # a chip card's data on file (section 11)
 
 
 class _Missing:
@@ -106,8 +112,7 @@ class CardCache:
     ) -> list[tuple[int, CardView | None] | Exception]:
         async def call(connection: asyncpg.Connection) -> list[asyncpg.Record]:
             return list(await connection.fetch(
-                f"SELECT {CARD_COLUMNS} FROM cards WHERE pan_hash = ANY($1::text[])",
-                list(pan_hashes),
+                CARD_QUERY, list(pan_hashes),
             ))  # fmt: skip
 
         rows = await self._db.run(call)
@@ -126,4 +131,7 @@ class CardCache:
             pin_verification=PinVerificationData.from_json(row["pin_verification"]),
             limits=effective_limits(self._config, limits_json),
             limits_json=limits_json,
+            chip=None if row["imk_ac"] is None else ChipOnFile(
+                imk_ac=row["imk_ac"], psn=row["psn"], atc_accepted=row["atc_accepted"]
+            ),
         )

@@ -48,6 +48,17 @@ from switch.authorization.transactions import (
     parse_processing_code,
 )
 from switch.db.runtime import DatabaseUnavailable
+from switch.emv.checks import (
+    ChipResult,
+    Fallback,
+    FormatError,
+    Fraud,
+    NotChip,
+    Passed,
+    arpc_field55,
+    check_chip,
+    cryptogram_of,
+)
 from switch.hsm.errors import PinPolicyError, PinVerificationFailed
 from switch.protocol.message import Message
 
@@ -130,14 +141,28 @@ class FinancialFlow:
                 if card is None and self._network_route is not None and self._ctx.networks:
                     return await self._network_route(message, request, keys, received_at, deadline)
                 for _ in range(stale_resubmissions_max):
-                    item = await self._prepare(request, card, keys, received_at, content, token)
+                    chip = await self._chip(message, card)
+                    item = await self._prepare(
+                        request, card, keys, received_at, content, token, chip
+                    )
                     decision = await self._batches.decide(item)
                     if decision.status != "stale":
-                        return await self._answer(message, request, keys, decision, received_at)
+                        return await self._answer(
+                            message, request, keys, decision, received_at, card, chip
+                        )
                     card = await self._cards.reload(pan_hash)
             except DatabaseUnavailable:
                 pass
         return await self._unavailable(message, request, keys, item, received_at, content, token)
+
+    async def _chip(self, message: Message, card: CardView | None) -> ChipResult:
+        """Section 11's checks that need the HSM, before the batch (which records the ATC)."""
+        if card is None:
+            return NotChip()  # 14 comes first (spec 6); the batch answers it
+        result = await check_chip(message.fields, card.chip, self._ctx.hsm)
+        if isinstance(result, FormatError):  # the handler answers 30 before we get here
+            raise Decline(Outcome.FORMAT_ERROR, result.reason)
+        return result
 
     async def _answer(
         self,
@@ -146,6 +171,8 @@ class FinancialFlow:
         keys: TerminalKeys,
         decision: Decision,
         received_at: dt.datetime,
+        card: CardView | None = None,
+        chip: ChipResult | None = None,
     ) -> Answer:
         if decision.status == "conflict":
             code = "94"  # same key, other content: not recorded (spec 5.5)
@@ -164,7 +191,15 @@ class FinancialFlow:
             balances=balances,
             info=decision.info,
             language=request.language,
+            chip_fallback=isinstance(chip, Fallback) and code == "05",
         )
+        if decision.chip_passed and card is not None and card.chip is not None:
+            # Section 11: 55 = tag 91 (ARPC || ARC of this field 39) exactly when the
+            # cryptogram passed; a repeat gets it recomputed from its own (identical) 55.
+            passed = chip if isinstance(chip, Passed) else cryptogram_of(message.fields, card.chip)
+            field55 = await arpc_field55(self._ctx.hsm, passed, code)
+            if field55 is not None:
+                fields["55"] = field55
         return await encode_answer(self._ctx.hsm, keys.tak, message, fields)
 
     async def _unavailable(
@@ -220,15 +255,18 @@ class FinancialFlow:
         received_at: dt.datetime,
         content: str,
         token: str,
+        chip: ChipResult | None = None,
     ) -> FinancialItem:
         ctx = self._ctx
         code = parse_processing_code(request.processing_code)
         kind = KIND_NAMES.get(code.kind, "unsupported") if code.kind else "unsupported"
         static = static_code(request, card, ctx.config.dispense_unit_minor)
         pin, new_pin = "none", None
-        if card is not None and request.pin_block is not None and (
-            code.rule is None or code.rule.needs_pin
-        ):
+        chip_outcome, atc = _chip_outcome(chip)
+        # Section 11: forged, replayed or stripe-read chip data never has a PIN evaluated;
+        # the batch declines it (05/59) before its PIN step.
+        pin_bearing = request.pin_block is not None and (code.rule is None or code.rule.needs_pin)
+        if chip_outcome in ("none", "passed") and card is not None and pin_bearing:
             started = time.perf_counter()
             pin, new_pin = await self._check_pin(request, card, keys, received_at, kind, static)
             if ctx.metrics is not None:
@@ -295,6 +333,8 @@ class FinancialFlow:
             if kind in DESCRIPTIONS
             else None,
             rrn=request.rrn,
+            chip=chip_outcome,
+            atc=atc,
         )
 
     async def _check_pin(
@@ -338,6 +378,17 @@ class FinancialFlow:
         except PinVerificationFailed:
             return "bad", None
         return "ok", None
+
+
+def _chip_outcome(chip: ChipResult | None) -> tuple[str, int | None]:
+    """What the batch needs of a chip check: none | fallback | fraud | passed, and the ATC."""
+    if isinstance(chip, Passed):
+        return "passed", chip.atc
+    if isinstance(chip, Fallback):
+        return "fallback", None
+    if isinstance(chip, Fraud):
+        return "fraud", None
+    return "none", None
 
 
 def pin_format_fits(keys: TerminalKeys, request: FinancialRequest) -> bool:

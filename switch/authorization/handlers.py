@@ -21,6 +21,7 @@ from switch.authorization.outcomes import Decline, Outcome, response_code
 from switch.authorization.request import FinancialRequest, parse_request
 from switch.authorization.security import KeyBook, TerminalKeys, verify_request_mac
 from switch.db.runtime import DatabaseUnavailable
+from switch.emv.checks import chip_format_error
 from switch.protocol.message import Message
 
 
@@ -45,6 +46,9 @@ class FinancialHandler:
             request = parse_request(message.mti, message.fields)
         except Decline as decline:
             return await self._unrecorded(message, None, decline.outcome, None)
+        if request.key.message_class == "0200" and chip_format_error(message.fields) is not None:
+            # Section 11: malformed chip data is a format error (30, first of spec 6's checks).
+            return await self._unrecorded(message, None, Outcome.FORMAT_ERROR, request.language)
         if getattr(session, "terminal_id", None) != request.key.terminal_id:
             return await self._unrecorded(message, None, Outcome.TERMINAL_NOT_PERMITTED, None)
         try:

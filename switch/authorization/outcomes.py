@@ -40,6 +40,7 @@ class Outcome(enum.Enum):
     PAYEE_NOT_FOUND = "payee_not_found"
     INSUFFICIENT_FUNDS = "insufficient_funds"
     UNAVAILABLE = "unavailable"
+    SUSPECTED_FRAUD = "suspected_fraud"  # section 11: chip cryptogram failed or replayed
     UNABLE_TO_ROUTE = "unable_to_route"  # card-network hook: a route to no usable network
     SYSTEM_ERROR = "system_error"
 
@@ -71,6 +72,7 @@ RESPONSE_CODES: Mapping[Outcome, str] = MappingProxyType(
         Outcome.PAYEE_NOT_FOUND: "76",
         Outcome.INSUFFICIENT_FUNDS: "51",
         Outcome.UNAVAILABLE: "91",
+        Outcome.SUSPECTED_FRAUD: "59",
         Outcome.UNABLE_TO_ROUTE: "92",
         Outcome.SYSTEM_ERROR: "96",
     }

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 LANGUAGE_DEFAULT = "en"
+# Key of the screen text asking for a chip card to be inserted (not a response code).
+INSERT_CHIP = "insert_chip"
 
 _TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
@@ -27,6 +29,7 @@ _TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
         "55": {"en": "Incorrect PIN", "zh": "密码错误"},
         "57": {"en": "Transaction not permitted", "zh": "不允许此交易"},
         "58": {"en": "Terminal not permitted", "zh": "终端不允许此交易"},
+        "59": {"en": "Card cannot be accepted, card returned", "zh": "卡片验证失败，请取回卡片"},
         "61": {"en": "Amount limit exceeded", "zh": "超出金额限制"},
         "63": {"en": "Security violation", "zh": "安全校验失败"},
         "65": {"en": "Too many withdrawals today", "zh": "超出取款次数限制"},
@@ -35,6 +38,8 @@ _TEXTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
         "91": {"en": "Service unavailable, try later", "zh": "系统暂不可用，请稍后再试"},
         "94": {"en": "Duplicate transaction", "zh": "重复交易"},
         "96": {"en": "System error", "zh": "系统故障"},
+        # Not a response code: the 05 of a chip card read by its stripe (section 11).
+        INSERT_CHIP: {"en": "Please insert your card (chip)", "zh": "请插入卡片，使用芯片交易"},
     }
 )
 

@@ -208,3 +208,13 @@ async def arpc_field55(hsm: Hsm, result: ChipResult, response_code: str) -> str 
         response_code=response_code,
     )
     return response_field55(arpc, response_code)
+
+
+def cryptogram_of(fields: Mapping[str, str], chip: ChipOnFile) -> Passed:
+    """The passed result of a request whose chip check passed before (a repeat of it, spec
+    5.5: the original 0210 again, its ARPC recomputed): parsed, not checked again."""
+    icc = _parse(fields)
+    cryptogram = CryptogramInput(
+        chip.imk_ac, _pan(fields), chip.psn, icc.atc, icc.cryptogram_data(), icc.arqc
+    )
+    return Passed(icc.atc, icc.arqc, cryptogram)

@@ -59,6 +59,7 @@ class ResponseCode(StrEnum):
     INCORRECT_PIN = "55"
     NOT_PERMITTED_TO_CARDHOLDER = "57"
     NOT_PERMITTED_TO_TERMINAL = "58"
+    SUSPECTED_FRAUD = "59"  # section 11: chip cryptogram failed or replayed
     EXCEEDS_AMOUNT_LIMIT = "61"
     SECURITY_VIOLATION = "63"
     EXCEEDS_FREQUENCY_LIMIT = "65"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from switch.authorization.outcomes import RESPONSE_CODES, Outcome, response_code
 from switch.authorization.texts import screen_text
 
-# 92 only when card networks are configured (docs/networks.md).
-SPEC6_CODES = {"00", "05", "12", "13", "14", "30", "41", "43", "51", "54", "55", "57", "58", "61",
-               "63", "65", "75", "76", "91", "92", "94", "96"}
+# 92 only when card networks are configured (docs/networks.md); 59 for chip cards (spec 11).
+SPEC6_CODES = {"00", "05", "12", "13", "14", "30", "41", "43", "51", "54", "55", "57", "58", "59",
+               "61", "63", "65", "75", "76", "91", "92", "94", "96"}
 
 
 def test_every_outcome_has_a_spec6_code() -> None:

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from switch.commands.demo import switch_supports_chip
+
 
 def test_demo_json(tmp_path: Path) -> None:
     completed = subprocess.run(
@@ -23,7 +25,8 @@ def test_demo_json(tmp_path: Path) -> None:
     assert all(t["ledger"] == "postgres" for t in transactions) and result["ledger"] == "postgres"
     assert {t["language"] for t in transactions} == {"en", "zh"}
     moved = [t["amount"] for t in transactions if t["type"] in ("withdrawal", "transfer")]
-    assert moved == [50_000, 20_000, 30_000]
+    # With chip cards supported (spec 11) the demo ends with one chip withdrawal of 200.00.
+    assert moved == [50_000, 20_000, 30_000] + ([20_000] if switch_supports_chip() else [])
     account = result["account"]
     assert account["before"]["ledger"] - account["after"]["ledger"] == sum(moved)
     assert account["after"]["held"] == 0 and result["advices_pending"] == 0
@@ -41,4 +44,5 @@ def test_demo_human_output_names_what_happened(tmp_path: Path) -> None:
     out = completed.stdout
     assert "ledger postgres" in out and "customer 2 (zh)" in out
     assert "withdrawal" in out and "500.00" in out and "300.00元" in out
-    assert "CNY 10,000.00 -> CNY 9,000.00" in out
+    after = "CNY 8,800.00" if switch_supports_chip() else "CNY 9,000.00"
+    assert f"CNY 10,000.00 -> {after}" in out

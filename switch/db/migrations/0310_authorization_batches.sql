@@ -83,11 +83,13 @@ ALTER TABLE auth_messages DROP CONSTRAINT IF EXISTS auth_messages_state_check;
 ALTER TABLE auth_messages ADD CONSTRAINT auth_messages_state_check
     CHECK (state IN ('pending', 'done', 'marker'));
 
--- Result row of the batch functions (one per request, in request order).
+-- Result row of the batch functions (one per request, in request order); chip_passed: the
+-- 0210 carries an ARPC (section 11).
+ALTER TABLE auth_messages ADD COLUMN IF NOT EXISTS chip_passed boolean NOT NULL DEFAULT false;
 DROP TYPE IF EXISTS auth_result CASCADE;
 CREATE TYPE auth_result AS (
     idx              integer,
-    status           text,      -- new | repeat | conflict | stale | pending | network
+    status           text,
     response_code    text,
     record_id        bigint,
     created_at       timestamptz,
@@ -96,8 +98,10 @@ CREATE TYPE auth_result AS (
     ledger_balance   bigint,
     available        bigint,
     currency         text,
-    info             jsonb
+    info             jsonb,
+    chip_passed      boolean
 );
+
 
 -- Ledger statuses as response codes: the only translation of ledger results (spec 6).
 CREATE OR REPLACE FUNCTION auth_ledger_code(p_status text) RETURNS text

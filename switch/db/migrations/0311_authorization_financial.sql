@@ -1,4 +1,6 @@
 -- auth_financial_batch: every 0200 of a batch in one transaction (owner: switch/authorization).
+-- (Chip cards, section 11: p_chips none | fallback | fraud | passed and the ATC, applied after
+-- 75 and before 55; a passed ATC is recorded under the card's lock by auth_accept_atc.)
 --
 -- The switch has done everything that needs a key before calling (MAC, PIN verification
 -- against the card's cached PIN data, the new PIN's data for a PIN change, the checks that
@@ -21,7 +23,7 @@ CREATE OR REPLACE FUNCTION auth_financial_batch(
     p_statics text[], p_kinds text[], p_new_pins text[], p_currencies text[], p_days date[],
     p_expires timestamptz[], p_daily_max bigint[], p_daily_count bigint[], p_ledger_keys text[],
     p_ledger_fps text[], p_descriptions text[], p_references text[], p_rrns text[],
-    p_tries_max integer
+    p_chips text[], p_atcs integer[], p_tries_max integer
 ) RETURNS SETOF auth_result LANGUAGE plpgsql AS $$
 DECLARE
     n integer := cardinality(p_terminals);
@@ -35,6 +37,7 @@ DECLARE
     v_cur text[] := array_fill(NULL::text, ARRAY[n]);
     v_info jsonb[] := array_fill(NULL::jsonb, ARRAY[n]);
     v_acct text[] := array_fill(NULL::text, ARRAY[n]);
+    v_chip boolean[] := array_fill(false, ARRAY[n]);
     v_claimed boolean[] := array_fill(false, ARRAY[n]);
     c_ids bigint[]; c_status text[]; c_expiry text[]; c_tries integer[]; c_version integer[];
     c_acct text[]; c_dirty boolean[];
@@ -98,6 +101,7 @@ BEGIN
             v_avail[r.idx] := r.available_balance;
             v_cur[r.idx] := r.currency;
             v_info[r.idx] := r.info;
+            v_chip[r.idx] := r.chip_passed;
             UPDATE auth_messages SET token = p_tokens[r.idx] WHERE id = r.id;
         END IF;
     END LOOP;
@@ -149,6 +153,12 @@ BEGIN
         ELSIF p_pins[i] = 'unchecked' THEN
             v_status[i] := 'stale';  -- the switch's copy said unusable; the card says otherwise
             CONTINUE;
+        ELSIF p_chips[i] = 'fallback' THEN
+            v_code_i := '05';  -- section 11: a chip card read by stripe, no fallback
+        ELSIF p_chips[i] = 'fraud' THEN
+            v_code_i := '59';
+        ELSIF p_chips[i] = 'passed' AND NOT auth_accept_atc(p_cards[i], p_atcs[i]) THEN
+            v_code_i := '59';  -- this ATC passed for another request first (replay)
         ELSIF p_pins[i] = 'bad' THEN
             -- Spec 10: the counter is read and written under the card's lock, so however many
             -- requests race, exactly the third consecutive wrong PIN blocks the card.
@@ -212,6 +222,11 @@ BEGIN
             END IF;
         END IF;
         v_code[i] := v_code_i;
+        -- The cryptogram passed and its ATC was recorded just above (the chain went past the
+        -- chip step): the 0210 carries an ARPC whatever its field 39 (section 11).
+        v_chip[i] := p_chips[i] = 'passed' AND EXISTS (
+            SELECT 1 FROM card_chips WHERE card_id = p_cards[i] AND atc_accepted = p_atcs[i])
+            AND v_code_i IS DISTINCT FROM '59';
     END LOOP;
 
     -- 6. Holds (withdrawals debit with the daily counter, deposits credit), one ledger call.
@@ -300,11 +315,13 @@ BEGIN
     UPDATE auth_messages m
        SET response_code = u.code, hold_id = u.hold, ledger_balance = u.lbal,
            available_balance = u.avail, currency = u.cur, info = u.info, answered_at = now(),
+           chip_passed = u.chip,
            effect = CASE WHEN u.hold IS NOT NULL THEN
                         jsonb_build_object('kind', m.kind, 'hold_id', u.hold, 'amount', m.amount_minor)
                     END
-      FROM unnest(v_rec, v_code, v_hold, v_lbal, v_avail, v_cur, v_info, v_claimed, v_status)
-           AS u (rec, code, hold, lbal, avail, cur, info, claimed, status)
+      FROM unnest(v_rec, v_code, v_hold, v_lbal, v_avail, v_cur, v_info, v_claimed, v_status,
+                  v_chip)
+           AS u (rec, code, hold, lbal, avail, cur, info, claimed, status, chip)
      WHERE u.claimed AND u.status = 'new' AND m.id = u.rec;
     DELETE FROM auth_messages m
      USING unnest(v_rec, v_claimed, v_status) AS u (rec, claimed, status)
@@ -312,7 +329,9 @@ BEGIN
 
     RETURN QUERY
         SELECT u.idx::integer, u.status, u.code, u.rec, u.created, p_cards[u.idx], u.hold, u.lbal,
-               u.avail, u.cur, u.info
-          FROM unnest(v_status, v_code, v_rec, v_created, v_hold, v_lbal, v_avail, v_cur, v_info)
-               WITH ORDINALITY AS u (status, code, rec, created, hold, lbal, avail, cur, info, idx);
+               u.avail, u.cur, u.info, u.chip
+          FROM unnest(v_status, v_code, v_rec, v_created, v_hold, v_lbal, v_avail, v_cur, v_info,
+                      v_chip)
+               WITH ORDINALITY AS u (status, code, rec, created, hold, lbal, avail, cur, info, chip,
+                                     idx);
 END $$;

@@ -214,7 +214,7 @@ BEGIN
 
     RETURN QUERY
         SELECT u.idx::integer, u.status, u.code, u.rec, u.created, NULL::bigint, NULL::bigint,
-               NULL::bigint, NULL::bigint, NULL::text, u.note
+               NULL::bigint, NULL::bigint, NULL::text, u.note, false
           FROM unnest(v_status, v_code, v_rec, v_created, v_note) WITH ORDINALITY
                AS u (status, code, rec, created, note, idx);
 END $$;
