@@ -10,11 +10,17 @@ go to one account (a busy corporate account), the rest spread over ``accounts``.
 
 The JSON printed has ``batched_holds_per_s``, ``unbatched_holds_per_s``, ``ratio`` and the
 p50/p99 latency of a hold in each mode, plus the settings the figures depend on.
+
+A third mode measures the ledger's own ceiling: the same PL/pgSQL batch function
+(``ledger_hold_batch``) called directly from one connection with pre-built arrays of
+``batch_size_max`` holds, back to back (``sql_holds_per_s``); ``api_over_sql`` is the batched
+API's holds/s over that figure (DESIGN.md 5: at least 0.5).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import json
 import random
@@ -26,7 +32,13 @@ from typing import Any
 import trio
 
 from ledger_adapter import DailyLimit
-from ledger_adapter.postgres import PostgresLedger, batches_in_flight_max_default
+from ledger_adapter import requests as ledger_requests
+from ledger_adapter.postgres import (
+    PostgresLedger,
+    batch_size_max_default,
+    batches_in_flight_max_default,
+)
+from ledger_adapter.postgres_batches import HOLD_QUERY
 from switch.db.migrate import migrate
 from switch.db.runtime import Database, open_database
 
@@ -99,6 +111,50 @@ async def run_mode(
     }
 
 
+async def run_sql_mode(
+    db: Database, *, duration_s: float, hot_share: float, accounts: list[str], seed: int,
+    round_: int, batch_size: int, **_: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """``ledger_hold_batch`` called directly, one connection, pre-built arrays per batch."""
+    rng = random.Random(seed * 7_919 + round_)
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    day = dt.datetime.now(dt.UTC).date()
+    per_account: dict[str, tuple[str, str, dt.date, int]] = {}
+    for account in [HOT_ACCOUNT, *accounts]:
+        limit = DailyLimit(f"card-{account}", day, amount_max=daily_limit_minor)
+        fp = ledger_requests.hold_fingerprint(
+            account, hold_amount_minor, "debit", "capture", limit, None
+        )
+        per_account[account] = (fp, limit.counter_id, day, daily_limit_minor)
+    # Arrays built before the clock starts: only the keys change from batch to batch.
+    chosen = [HOT_ACCOUNT if rng.random() < hot_share else rng.choice(accounts)
+              for _ in range(batch_size)]
+    static = [
+        [per_account[a][0] for a in chosen], chosen, [None] * batch_size,
+        [hold_amount_minor] * batch_size, ["debit"] * batch_size, [expires] * batch_size,
+        ["capture"] * batch_size, [per_account[a][1] for a in chosen],
+        [per_account[a][2] for a in chosen], [per_account[a][3] for a in chosen],
+        [None] * batch_size, [None] * batch_size, [None] * batch_size,
+    ]
+    hot = sum(a == HOT_ACCOUNT for a in chosen)
+
+    async def work(connection: Any) -> tuple[int, float]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        batches = 0
+        while loop.time() - started < duration_s:
+            keys = [f"sql-{round_}-{batches}-{n}" for n in range(batch_size)]
+            rows = await connection.fetch(HOLD_QUERY, keys, *static)
+            if any(row["status"] != "approved" for row in rows):
+                raise RuntimeError("benchmark hold declined")
+            batches += 1
+        return batches, loop.time() - started
+
+    batches, elapsed = await db.run(work, timeout_s=duration_s + 60)
+    return {"holds": batches * batch_size, "elapsed_s": elapsed, "batches": batches,
+            "hot": hot * batches}
+
+
 async def run_rounds(
     db: Database, *, batching: bool, rounds: list[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -131,9 +187,15 @@ async def benchmark(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
         # Alternate the modes in short rounds so that load from other processes on the
         # machine falls on both alike.
         raw: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+        sql_rounds: list[dict[str, Any]] = []
         for round_ in range(args.rounds):
             for batching in (False, True) if round_ % 2 == 0 else (True, False):
                 raw[batching].append(await run_mode(db, batching=batching, round_=round_, **common))
+            sql_rounds.append(await run_sql_mode(db, round_=round_, batch_size=args.sql_batch_size,
+                                                 **common))
+        sql_holds_per_s = round(
+            sum(r["holds"] for r in sql_rounds) / sum(r["elapsed_s"] for r in sql_rounds), 1
+        )
         unbatched = await run_rounds(db, batching=False, rounds=raw[False])
         batched = await run_rounds(db, batching=True, rounds=raw[True])
         await PostgresLedger(db).check_invariants()
@@ -141,6 +203,9 @@ async def benchmark(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
         "batched_holds_per_s": batched["holds_per_s"],
         "unbatched_holds_per_s": unbatched["holds_per_s"],
         "ratio": round(batched["holds_per_s"] / max(unbatched["holds_per_s"], 1e-9), 2),
+        "sql_holds_per_s": sql_holds_per_s,
+        "api_over_sql": round(batched["holds_per_s"] / max(sql_holds_per_s, 1e-9), 3),
+        "sql_batch_size": args.sql_batch_size,
         "concurrency": args.concurrency,
         "pool_size": args.pool_size,
         "batches_in_flight_max": args.batches_in_flight,
@@ -173,6 +238,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--hot-share", type=float, default=0.15)
     parser.add_argument("--accounts", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sql-batch-size", type=int, default=batch_size_max_default,
+                        help="holds per direct ledger_hold_batch call (the SQL ceiling mode)")
     parser.add_argument(
         "--batches-in-flight", type=int, default=batches_in_flight_max_default,
         help="group commit: batches in flight at once (ignored one by one)",

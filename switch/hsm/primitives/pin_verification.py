@@ -24,8 +24,11 @@ pvv_digits = 4
 validation_pad_char = "F"
 
 
+_HEX_DIGITS = frozenset("0123456789ABCDEFabcdef")
+
+
 def _check_hex(text: str, length: int, what: str) -> None:
-    if len(text) != length or any(c not in "0123456789ABCDEFabcdef" for c in text):
+    if len(text) != length or not _HEX_DIGITS.issuperset(text):
         raise PinFormatError(f"{what} is {length} hex digits")
 
 
@@ -48,7 +51,9 @@ def ibm3624_natural_pin(
     if not 4 <= pin_length <= 12:
         raise PinFormatError("a PIN is 4 to 12 digits")
     enciphered = tdes_ecb_encrypt(pvk, bytes.fromhex(validation_data)).hex()
-    return "".join(decimalization_table[int(c, 16)] for c in enciphered[:pin_length])
+    # Decimalise with one str.translate (hex digit -> its table entry) instead of a loop.
+    table = str.maketrans("0123456789abcdef", decimalization_table)
+    return enciphered[:pin_length].translate(table)
 
 
 def ibm3624_offset(
