@@ -40,8 +40,19 @@ class ServerConfig:
     idle_timeout_s: float = 180.0
     # Graceful shutdown: in-flight requests get this long to finish.
     shutdown_grace_s: float = 10.0
+    # Spec 10: a connection not signed on this long after it was accepted is closed
+    # (zero-length frames and echoes do not extend it).
+    sign_on_deadline_s: float = 10.0
+    # Spec 10: connections not yet signed on are capped apart from connections_max;
+    # one more evicts the oldest of them.
+    not_signed_on_max: int = 64
     tls_cert: str | None = None
     tls_key: str | None = None
+    # A TLS handshake that has not finished this long after accept closes the connection.
+    tls_handshake_timeout_s: float = 5.0
+    # PEM file of the CA that issues terminal certificates: when set, the TLS listener
+    # requires a client certificate and a sign-on's field 41 must equal its subject CN.
+    tls_client_ca: str | None = None
     workers: int = 1
 
 
