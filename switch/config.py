@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tomllib
 import types
@@ -131,6 +132,36 @@ class Config:
 
 
 _SECTIONS = ("server", "ops", "database", "hsm", "authorization", "networks")
+
+# Every number's allowed range, inclusive (issue 11 item 6): a zero, negative, NaN or
+# absurd limit is refused at start-up with its name, instead of a hang or a crash later.
+# Checked complete against the dataclasses when this module loads.
+_DAY_S = 86_400.0
+NUMBER_RANGES: dict[str, tuple[float, float]] = {
+    "server.port": (0, 65_535),  # 0 picks a free port
+    "server.inflight_per_connection_max": (1, 1_024),
+    "server.connections_max": (1, 1_000_000),
+    "server.frame_size_bytes_max": (64, 65_535),  # the 2-byte length prefix
+    "server.request_deadline_s": (0.01, 600.0),
+    "server.idle_timeout_s": (0.01, _DAY_S),
+    "server.shutdown_grace_s": (0.0, 3_600.0),
+    "server.sign_on_deadline_s": (0.01, 3_600.0),
+    "server.not_signed_on_max": (1, 1_000_000),
+    "server.tls_handshake_timeout_s": (0.01, 600.0),
+    "server.workers": (1, 256),
+    "ops.metrics_port": (0, 65_535),  # 0 disables the ops endpoint
+    "database.pool_size_min": (1, 1_000),
+    "database.pool_size_max": (1, 1_000),
+    "database.call_timeout_s": (0.01, 3_600.0),
+    "authorization.hold_expiry_s": (1, 30 * _DAY_S),
+    "authorization.dispense_unit_minor": (1, 10**12),
+    "authorization.withdrawal_max_minor": (1, 10**12 - 1),  # field 4 is n12
+    "authorization.daily_withdrawal_max_minor": (1, 10**15),
+    "authorization.daily_withdrawal_count": (1, 1_000_000),  # None: no count limit
+    "authorization.pin_tries_max": (1, 99),
+    "authorization.idempotency_retention_h": (48, 24 * 366),  # spec 5.5: at least 48 hours
+    "authorization.sweep_interval_s": (0.01, 3_600.0),
+}
 ENV_PREFIX = "ATM_SWITCH_"
 DEFAULT_CONFIG_NAME = "atm-switch.toml"
 
@@ -163,6 +194,32 @@ def _validate(config: Config) -> None:
         raise ConfigError(
             f"database.bridge must be 'thread' or 'trio-asyncio', not {config.database.bridge!r}"
         )
+    for key, (low, high) in NUMBER_RANGES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if value is None:
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{key} must be a finite number, not {value!r}")
+        if not low <= value <= high:
+            raise ConfigError(f"{key} must be between {low:g} and {high:g}, not {value!r}")
+    if config.database.pool_size_min > config.database.pool_size_max:
+        raise ConfigError("database.pool_size_min must not exceed database.pool_size_max")
+
+
+def _numeric_keys() -> set[str]:
+    keys = set()
+    for section in _SECTIONS:
+        for field in dataclasses.fields(type(getattr(Config(), section))):
+            hint = typing.get_type_hints(type(getattr(Config(), section)))[field.name]
+            kinds = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+            if any(kind in (int, float) for kind in kinds):
+                keys.add(f"{section}.{field.name}")
+    return keys
+
+
+if _numeric_keys() != set(NUMBER_RANGES):  # a new number without a range fails at import
+    raise RuntimeError(f"NUMBER_RANGES out of date: {_numeric_keys() ^ set(NUMBER_RANGES)}")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import pytest
 import trio
 from hypothesis import HealthCheck, settings
 
+from switch.db.installation import MODE_TEST, record_mode
 from switch.db.migrate import migrate
 from switch.db.runtime import Database, open_database
 
@@ -75,6 +76,8 @@ def pg_template(pg_server_dsn: str) -> str:
     async def apply() -> None:
         async with open_database(template_dsn, pool_size_min=1, pool_size_max=1) as db:
             await migrate(db)
+            # Every per-test database is a test installation, as `db init --mode test` makes.
+            await record_mode(db, MODE_TEST)
 
     trio.run(apply)
     return template_dsn

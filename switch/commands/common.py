@@ -12,6 +12,7 @@ import trio
 
 from switch.config import Config, ConfigError, load_config
 from switch.db.embedded import EmbeddedDatabaseError, database_dsn
+from switch.db.installation import NotInitialised, WrongMode, require_initialised
 from switch.db.runtime import Database, DatabaseUnavailable, open_database
 
 T = TypeVar("T")
@@ -68,8 +69,14 @@ def build_config(args: argparse.Namespace, **extra: Any) -> Config:
         raise CliError(str(exc)) from exc
 
 
-def run_with_database(config: Config, fn: Callable[[Database], Awaitable[T]]) -> T:
-    """Start (or connect to) PostgreSQL, open a pool under Trio, and run ``fn(db)``."""
+def run_with_database(
+    config: Config, fn: Callable[[Database], Awaitable[T]], *, initialising: bool = False
+) -> T:
+    """Start (or connect to) PostgreSQL, open a pool under Trio, and run ``fn(db)``.
+
+    Unless ``initialising`` (``db init``), the database must be an initialised
+    installation: otherwise a clear error says to run ``db init`` (spec 9).
+    """
 
     async def main(dsn: str) -> T:
         async with open_database(
@@ -79,12 +86,14 @@ def run_with_database(config: Config, fn: Callable[[Database], Awaitable[T]]) ->
             call_timeout_s=max(config.database.call_timeout_s, 30.0),
             bridge=config.database.bridge,
         ) as db:
+            if not initialising:
+                await require_initialised(db)
             return await fn(db)
 
     try:
-        with database_dsn(config) as dsn:
+        with database_dsn(config, create=initialising) as dsn:
             return trio.run(main, dsn)
-    except EmbeddedDatabaseError as exc:
+    except (EmbeddedDatabaseError, NotInitialised, WrongMode) as exc:
         raise CliError(str(exc)) from exc
     except DatabaseUnavailable as exc:
         raise CliError(f"PostgreSQL is unavailable: {exc}") from exc

@@ -1,7 +1,9 @@
 """``atm-switch serve``: run the switch until SIGTERM/SIGINT.
 
-Works alone on a fresh machine: starts the embedded PostgreSQL when no DSN is
-given, applies migrations, makes sure the LMK exists, then listens and prints
+Needs an installation made by ``atm-switch db init`` (which, as the database owner,
+applies the migrations and creates the LMK): on a data directory or database that is not
+initialised, or whose schema is older than this switch, it exits non-zero saying so.
+Starts the embedded PostgreSQL when no DSN is given, then listens and prints
 ``listening HOST:PORT`` on standard output (spec 9). Logs are JSON on stderr.
 The first SIGTERM/SIGINT drains gracefully; a second one stops at once.
 """
@@ -21,7 +23,8 @@ from switch.app import SwitchApp
 from switch.commands.common import CliError, add_dsn_flag
 from switch.config import Config, ConfigError
 from switch.db.embedded import EmbeddedDatabaseError, database_dsn
-from switch.db.migrate import migrate
+from switch.db.installation import NotInitialised, require_initialised
+from switch.db.migrate import available_migrations
 from switch.db.runtime import DatabaseUnavailable, open_database
 from switch.fdlimit import raise_open_file_limit
 
@@ -70,7 +73,6 @@ def _config_flags(args: argparse.Namespace) -> dict[str, Any]:
 def _serve(args: argparse.Namespace, config: Config) -> int:
     configure_logging(config.ops.log_level, config.ops.log_file)
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # initdb/pg_ctl transcripts
-    _ensure_lmk(config)
     soft, _ = raise_open_file_limit(config.server.connections_max)
     if soft < config.server.connections_max:
         logging.getLogger("switch").warning(
@@ -81,7 +83,7 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
     try:
         with database_dsn(config) as dsn:
             trio.run(_run, config, dsn)
-    except EmbeddedDatabaseError as exc:
+    except (EmbeddedDatabaseError, NotInitialised) as exc:
         raise CliError(str(exc)) from exc
     except ConfigError as exc:  # e.g. a [networks] entry found wrong while wiring the app
         raise CliError(f"configuration: {exc}") from exc
@@ -103,7 +105,7 @@ async def _run(config: Config, dsn: str) -> None:
         call_timeout_s=database.call_timeout_s,
         bridge=database.bridge,
     ) as db:
-        await migrate(db)
+        await require_initialised(db, {m.version for m in available_migrations()})
         app = SwitchApp(config, db, hsm=_open_hsm(config))
         app.install_extensions()
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -130,14 +132,6 @@ async def _stop_on_signals(signals: Any, app: SwitchApp, everything: trio.Cancel
             app.request_shutdown()
         else:
             everything.cancel()
-
-
-def _ensure_lmk(config: Config) -> None:
-    try:
-        from switch.hsm.lmk import ensure_lmk
-    except ModuleNotFoundError:
-        return
-    ensure_lmk(config)
 
 
 def _open_hsm(config: Config) -> Any:

@@ -92,9 +92,9 @@ async def set_terminal_status(db: Database, terminal_id: str, status: str) -> bo
 def _add(args: argparse.Namespace, config: Config) -> int:
     terminal_id = valid_terminal_id(args.terminal_id)
     enabled = not args.disabled
-    hsm = _open_hsm(config)
 
     async def work(db: Database) -> KeyComponents | None:
+        hsm = _open_hsm(config)  # after the installation check: nothing made on an empty one
         if not await add_terminal(db, terminal_id, key_type=args.key_type, enabled=enabled):
             return None
         # Spec 7: a unique TMK per terminal, generated in the HSM, stored as an LMK handle.
