@@ -68,8 +68,14 @@ class OpsConfig:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class DatabaseConfig:
-    # Empty: start an embedded PostgreSQL (pgserver) in the data directory.
+    # Empty: start an embedded PostgreSQL (pgserver) in the data directory. The owner's DSN:
+    # `db init` and the admin commands use it; `serve` does not (least privilege).
     dsn: str = ""
+    # The role `db init` creates for `serve` (no superuser, no DDL, no server files).
+    app_role: str = "atm_switch_app"
+    # DSN `serve` connects with (keep passwords in the config file or the environment, not on
+    # the command line); empty: the owner's DSN with the user replaced by app_role.
+    app_dsn: str = ""
     pool_size_min: int = 2
     pool_size_max: int = 16
     # How long a call waits for PostgreSQL before failing with a typed error.

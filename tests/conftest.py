@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, settings
 
 from switch.db.installation import MODE_TEST, record_mode
 from switch.db.migrate import migrate
+from switch.db.roles import ensure_app_role
 from switch.db.runtime import Database, open_database
 
 settings.register_profile(
@@ -78,6 +79,7 @@ def pg_template(pg_server_dsn: str) -> str:
             await migrate(db)
             # Every per-test database is a test installation, as `db init --mode test` makes.
             await record_mode(db, MODE_TEST)
+            await ensure_app_role(db)  # the role `serve` connects as, like `db init` makes
 
     trio.run(apply)
     return template_dsn

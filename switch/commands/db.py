@@ -9,6 +9,7 @@ from switch.commands.common import add_dsn_flag, add_json_flag, print_json, run_
 from switch.config import Config
 from switch.db.installation import MODES, record_mode
 from switch.db.migrate import migrate
+from switch.db.roles import ensure_app_role
 from switch.db.runtime import Database
 
 
@@ -36,7 +37,9 @@ def _init(args: argparse.Namespace, config: Config) -> int:
 
     async def work(db: Database) -> tuple[list[int], str]:
         applied = await migrate(db)
-        return applied, await record_mode(db, args.mode)
+        mode = await record_mode(db, args.mode)
+        await ensure_app_role(db, config.database.app_role)  # what serve connects as
+        return applied, mode
 
     applied, mode = run_with_database(config, work, initialising=True)
     if args.json:

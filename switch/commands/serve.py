@@ -25,6 +25,7 @@ from switch.config import Config, ConfigError
 from switch.db.embedded import EmbeddedDatabaseError, database_dsn
 from switch.db.installation import NotInitialised, require_initialised
 from switch.db.migrate import available_migrations
+from switch.db.roles import PrivilegedRole, app_dsn, require_restricted
 from switch.db.runtime import DatabaseUnavailable, open_database
 from switch.fdlimit import raise_open_file_limit
 
@@ -83,7 +84,7 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
     try:
         with database_dsn(config) as dsn:
             trio.run(_run, config, dsn)
-    except (EmbeddedDatabaseError, NotInitialised) as exc:
+    except (EmbeddedDatabaseError, NotInitialised, PrivilegedRole) as exc:
         raise CliError(str(exc)) from exc
     except ConfigError as exc:  # e.g. a [networks] entry found wrong while wiring the app
         raise CliError(f"configuration: {exc}") from exc
@@ -96,16 +97,28 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-async def _run(config: Config, dsn: str) -> None:
+def _application_dsn(config: Config, owner_dsn: str) -> str:
+    """Least privilege: serve never uses the owner's DSN (issue 11 item 4)."""
+    if config.database.app_dsn:
+        return config.database.app_dsn
+    try:
+        return app_dsn(owner_dsn, config.database.app_role)
+    except ValueError as exc:
+        raise CliError(f"configuration: {exc}; set database.app_dsn") from exc
+
+
+async def _run(config: Config, owner_dsn: str) -> None:
     database = config.database
     async with open_database(
-        dsn,
+        _application_dsn(config, owner_dsn),
         pool_size_min=database.pool_size_min,
         pool_size_max=database.pool_size_max,
         call_timeout_s=database.call_timeout_s,
         bridge=database.bridge,
     ) as db:
         await require_initialised(db, {m.version for m in available_migrations()})
+        role = await require_restricted(db)
+        logging.getLogger("atm.serve").info("database role", extra={"reason": role})
         app = SwitchApp(config, db, hsm=_open_hsm(config))
         app.install_extensions()
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
