@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import math
 import subprocess
@@ -25,6 +26,7 @@ from switch.config import NUMBER_RANGES, ConfigError, load_config
 
 # Commands that make an installation (or are self-contained) and so succeed on an empty one.
 INITIALISERS = {("db", "init"), ("keys", "init"), ("demo",)}
+PAN = "6228480000000000017"
 # A value for each positional or required option, by its destination name.
 SAMPLE_VALUES = {
     "pan": "6228480000000000017",
@@ -88,7 +90,7 @@ def test_every_command_on_an_empty_data_directory(tmp_path: Path, fixture_file: 
     for argv in all_commands(fixture_file):
         result = subprocess.run(
             [sys.executable, "-m", "switch.cli", *argv, "--data-dir", str(data_dir)],
-            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+            capture_output=True, text=True, timeout=120, input=PAN + "\n",
             env={"PATH": "/usr/bin:/bin", "ATM_SWITCH_OPS_METRICS_PORT": "0",
                  "ATM_SWITCH_HSM_TEST_MODE": "1"},  # so that cards issue gets that far
         )
@@ -109,6 +111,7 @@ def test_every_command_on_an_empty_database(
     for argv in all_commands(fixture_file):
         if argv[0] == "keys":
             continue  # the LMK commands use no database (covered above)
+        monkeypatch.setattr("sys.stdin", io.StringIO(PAN + "\n"))
         code = main([*argv, "--data-dir", str(data_dir), "--dsn", empty_dsn])
         err = capsys.readouterr().err
         assert code != 0, argv
