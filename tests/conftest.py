@@ -184,6 +184,18 @@ def _no_secrets_logged() -> Iterator[None]:
     """Fail a test during which a PAN, track 2 or PIN block was logged (see LeakScanner)."""
     _scanner.hits.clear()
     yield
+    _drop_stale_json_handlers()
     hits, _scanner.hits[:] = list(_scanner.hits), []
     if hits:
         pytest.fail("secrets in log records:\n" + "\n".join(hits[:5]), pytrace=False)
+
+
+def _drop_stale_json_handlers() -> None:
+    """An in-process `serve` (configure_logging) leaves a JSON handler on the root logger
+    writing to the test's captured stderr, closed once the test ends: remove it."""
+    from ops.logs import JsonFormatter
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler.formatter, JsonFormatter):
+            root.removeHandler(handler)

@@ -164,7 +164,9 @@ class HostLink:
         await self._quiet.enter()
         try:
             self._last_traffic = trio.current_time()
-            return await connection.request_encoded(raw)
+            response = await connection.request_encoded(raw)
+            await self._check_mac(response, raw=b"", present_only=False)
+            return response
         except (HostTimeout, HostConnectionClosed) as exc:
             raise NoResponse(str(exc)) from exc
         except ResponseMacMismatch as exc:
@@ -324,14 +326,22 @@ class HostLink:
                      **advice.context)
         return True
 
-    async def _check_mac(self, response: Message, raw: bytes) -> None:
+    async def _check_mac(
+        self, response: Message, raw: bytes, *, present_only: bool = True
+    ) -> None:
         """Trust nothing unverified (spec 8, 10): a response without a MAC is accepted only
         where the spec sends none (0810s, and 30/58/63 declines); anything else, above all
-        a 0210 00, must verify under the TAK or it counts as no response (reversal 68)."""
+        a 0210 00, must verify under the TAK or it counts as no response (reversal 68).
+
+        The connection calls this for responses that carry a MAC; :meth:`authorize` calls it
+        again with ``present_only=False`` to refuse a 0210 that carries none.
+        """
         if response.mac is None:
             if response.mti.startswith("08") or response.response_code in UNMACED_DECLINES:
                 return
             raise ResponseMacMismatch("response carries no MAC")
+        if not present_only:
+            return  # a present MAC was verified when the response arrived
         expected = await self.security.mac(mac_input_of(raw))
         if not hmac.compare_digest(expected, response.mac):
             raise ResponseMacMismatch("response MAC does not verify under the TAK")
