@@ -236,6 +236,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"configuration file not found: {path}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:  # found by tests/fuzz (config_toml)
+        raise ConfigError(f"configuration file {path} is not UTF-8: {exc.reason}") from exc
+    except OSError as exc:
+        raise ConfigError(f"configuration file {path} cannot be read: {exc}") from exc
 
 
 def _flatten(document: Mapping[str, Any]) -> dict[str, Any]:
