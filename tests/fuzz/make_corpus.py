@@ -5,11 +5,13 @@ protocol tests, so mutations start from the shapes the decoders really see."""
 from __future__ import annotations
 
 import shutil
+from typing import Any
 
 from switch.hsm.primitives.mac import retail_mac
 from switch.hsm.primitives.tr31 import Tr31Header, tr31_wrap
 from switch.protocol.framing import encode_frame
 from switch.protocol.message import encode_message
+from terminals.devices.events import Frame
 from tests.core.test_netmgmt import WITHDRAWAL_FIELDS
 from tests.fuzz.engine import CORPUS
 from tests.fuzz.targets import KBPK
@@ -78,10 +80,26 @@ def corpus() -> dict[str, list[bytes]]:
         "dispenser_commands": [dispenser.GOLDEN_STATUS_COMMAND, dispenser.GOLDEN_DISPENSE_COMMAND],
         "pinpad": [pinpad.GOLDEN_STATUS_REPLY, pinpad.GOLDEN_KEY_EVENT],
         "pinpad_commands": [pinpad.GOLDEN_STATUS_COMMAND],
+        "card_reader_text": [b"P1002", b"N6202", b"P62021;6225880123456789=3012101?"],
+        "card_reader_command_text": [b"C10", b"C62", b"C30", b"C:0"],
+        "dispenser_text": _texts(dispenser.DispenserFrameParser(dispenser.Direction.REPLY),
+                                 [dispenser.GOLDEN_DISPENSE_REPLY, dispenser.GOLDEN_PARTIAL_REPLY,
+                                  dispenser.GOLDEN_STATUS_REPLY]),
+        "dispenser_command_text": _texts(
+            dispenser.DispenserFrameParser(dispenser.Direction.COMMAND),
+            [dispenser.GOLDEN_STATUS_COMMAND, dispenser.GOLDEN_DISPENSE_COMMAND]),
+        "pinpad_text": [b"ST001110", b"EV*", b"PB40"],
+        "pinpad_command_text": [b"ST", b"PE0406030160000000000000000"],
         "printer": [printer.GOLDEN_RECEIPT],
         "tr31": tr31_blocks(),
         "config_toml": CONFIGS,
     }
+
+
+def _texts(parser: Any, frames: list[bytes]) -> list[bytes]:
+    """The text of each golden frame, as the frame parser hands it to the decoder."""
+    parser.receive_data(b"".join(frames))
+    return [event.text for event in parser.events() if isinstance(event, Frame)]
 
 
 def main() -> None:

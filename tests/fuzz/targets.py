@@ -126,6 +126,14 @@ TARGETS: Final[dict[str, Target]] = {
                      (DeviceProtocolError,)),
     "pinpad_commands": Target(_device(pinpad.PinPadFrameParser, pinpad.decode_command),
                               (DeviceProtocolError,)),
+    # The frame text decoders on their own (a mutated frame mostly fails its check digits, so
+    # the targets above rarely reach them).
+    "card_reader_text": Target(card_reader.decode_reply, (DeviceProtocolError,)),
+    "card_reader_command_text": Target(card_reader.decode_command, (DeviceProtocolError,)),
+    "dispenser_text": Target(dispenser.decode_reply, (DeviceProtocolError,)),
+    "dispenser_command_text": Target(dispenser.decode_command, (DeviceProtocolError,)),
+    "pinpad_text": Target(pinpad.decode_device_message, (DeviceProtocolError,)),
+    "pinpad_command_text": Target(pinpad.decode_command, (DeviceProtocolError,)),
     "printer": Target(_printer, (DeviceProtocolError,)),
     "tr31": Target(_tr31, (PrimitiveError,)),
     "network_answer": Target(_network_answer, (MessageFormatError, NetworkProtocolError)),
