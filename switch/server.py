@@ -267,6 +267,8 @@ class _Connection:
 
     def abort(self) -> None:
         """Close now, abandoning in-flight requests (a peer that cannot be written to)."""
+        if self.close_reason is None:
+            self.close_reason = "aborted"  # not to be counted as a missed sign-on deadline
         self._life.cancel()
 
     def close_now(self, reason: str) -> None:
