@@ -123,9 +123,20 @@ def build_config(args: argparse.Namespace, **extra: Any) -> Config:
     flags.update(getattr(args, "config_flags", lambda a: {})(args))
     flags.update(extra)
     try:
-        return load_config(getattr(args, "config", None), flags=flags)
+        config = load_config(getattr(args, "config", None), flags=flags)
     except ConfigError as exc:
         raise CliError(str(exc)) from exc
+    _withhold_lmk(config)
+    return config
+
+
+def _withhold_lmk(config: Config) -> None:
+    """Issue 11 item 4: no child process (embedded PostgreSQL, workers) inherits the LMK."""
+    try:
+        from switch.hsm.lmk import withhold_from_children
+    except ModuleNotFoundError:
+        return
+    withhold_from_children(config)
 
 
 def run_with_database(

@@ -59,6 +59,14 @@ def _from_environment(config: Config, environ: Mapping[str, str]) -> bytes | Non
     return None
 
 
+def withhold_from_children(config: Config) -> None:
+    """Take an LMK out of ``os.environ`` now, before any child process (the embedded
+    PostgreSQL) is started; this process still reads it through :func:`load_lmk`."""
+    name = config.hsm.lmk_env
+    if name and os.environ.get(name):
+        _taken_from_environment[name] = os.environ.pop(name)
+
+
 def check_lmk_file(path: Path) -> None:
     """Refuse an LMK file others could read or replace (mode beyond 0600, or not ours)."""
     info = path.stat()

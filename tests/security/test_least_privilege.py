@@ -135,3 +135,20 @@ def test_lmk_from_the_environment_never_reaches_children(
                            capture_output=True, text=True, check=True)
     assert "ATM_SWITCH_LMK" not in child.stdout and value not in child.stdout
     assert load_lmk(config).hex().upper() == value  # still usable here
+
+
+def test_the_cli_takes_the_lmk_out_of_the_environment_before_any_child_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Goal: building the configuration (the first thing every command does, before it starts
+    # the embedded PostgreSQL) already removes the LMK from os.environ.
+    import argparse
+
+    from switch.commands.common import build_config
+
+    value = secrets.token_hex(32).upper()
+    monkeypatch.setattr(lmk_module, "_taken_from_environment", {})
+    monkeypatch.setenv("ATM_SWITCH_LMK", value)
+    config = build_config(argparse.Namespace(data_dir=str(tmp_path)))
+    assert "ATM_SWITCH_LMK" not in os.environ
+    assert load_lmk(config).hex().upper() == value
