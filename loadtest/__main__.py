@@ -8,6 +8,8 @@ Examples::
     python -m loadtest --terminals 200 --rate 2000 --duration 30 --plot run.png
     # find the peak rate with p99 <= 50 ms, then measure at 70% of it
     python -m loadtest --terminals 200 --baseline echo --step --json
+    # overload: find the peak, then run open loop at 2x it (p99, share answered 91, RSS)
+    python -m loadtest --terminals 200 --step --overload --json
     # a fixture file for a switch started by hand (then --switch HOST:PORT)
     python -m loadtest --write-fixtures fixtures.json --terminals 200
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -30,7 +33,7 @@ from loadtest.plot import plot_runs
 from loadtest.population import write_fixtures
 from loadtest.report import RunResult, build_report, summarize
 from loadtest.runner import RunOptions, TargetMeasurement, measure, progress
-from loadtest.step import StepCriteria
+from loadtest.step import StepCriteria, overload_factor_default, overload_summary
 from loadtest.targets import EchoTarget, ExternalTarget, SwitchTarget, Target, TargetError
 
 processes_default = 2  # the generator needs more than one core to outrun the echo baseline
@@ -69,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--error-rate-max", type=float, default=0.001)
     add("--peak-fraction", type=float, default=0.7, help="measure at this fraction of the peak")
     add("--write-fixtures", type=Path, default=None, help="write the fixture file and exit")
+    add("--overload", action="store_true",
+        help="after the run (the peak from --step, or --rate), run open loop at "
+        "--overload-factor x that rate: p99 of answered 0200s, share answered 91, RSS")
+    add("--overload-factor", type=float, default=overload_factor_default)
     return parser
 
 
@@ -120,6 +127,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     options = options_from(args)
     echo: TargetMeasurement | None = None
     switch: TargetMeasurement | None = None
+    overload: dict[str, Any] | None = None
     if args.baseline == "echo" or args.echo_only:
         with EchoTarget() as echo_target:
             echo = measure(echo_target, options, key_exchange=False, verify_mac=False)
@@ -128,6 +136,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             log = stack.enter_context(args.switch_log.open("w")) if args.switch_log else None
             target = stack.enter_context(switch_target(args, log))
             switch = measure(target, options, key_exchange=True, verify_mac=True)
+            overload = _overload(args, options, target, switch) if args.overload else None
     report = build_report(
         switch=switch.main if switch else None,
         echo=echo.main if echo else None,
@@ -141,6 +150,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             report |= {k: at[k] for k in ("p50_ms", "p99_ms", "p999_ms", "errors", "error_rate")}
             report["latency_source"] = f"open loop at {options.peak_fraction:g} of the peak rate"
             report["peak_rate"] = report["switch"]["peak_rate"]
+    if overload is not None:
+        report["overload"] = overload
     if echo is not None:
         report["echo"] |= echo.extra_json()
     if args.plot:
@@ -153,6 +164,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def _overload(
+    args: argparse.Namespace, options: RunOptions, target: Target, switch: TargetMeasurement
+) -> dict[str, Any]:
+    """Open loop at ``--overload-factor`` x the peak (DESIGN.md 5: bounded p99, 91s, flat RSS)."""
+    peak = switch.peak_rate or args.rate
+    if not peak:
+        raise TargetError("--overload needs the peak rate: give --step or --rate")
+    rate = peak * args.overload_factor
+    progress(f"overload: open loop at {rate:.0f}/s ({args.overload_factor:g} x {peak:.0f}/s)")
+    over = measure(target, dataclasses.replace(options, rate_per_s=rate, step=False),
+                   key_exchange=True, verify_mac=True)
+    baseline = summarize(switch.at_fraction or switch.main).get("target_rss_mb")
+    return overload_summary(summarize(over.main), peak, baseline)
+
+
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("terminals", "duration", "warmup", "rate", "arrival", "processes", "baseline")
     settings = {key: getattr(args, key) for key in keys}
@@ -160,6 +186,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     settings["database"] = "external" if args.dsn else "embedded"
     settings["workers"] = args.workers
     settings["step"] = args.step
+    settings["overload"] = args.overload
     return settings
 
 
@@ -177,6 +204,14 @@ def print_human(report: dict[str, Any]) -> None:
         )
     if report.get("ratio") is not None:
         print(f"ratio switch/echo: {report['ratio']}")
+    overload = report.get("overload")
+    if overload:
+        print(
+            f"overload at {overload['offered_rate_per_s']}/s: {overload['tps']} 0200/s, "
+            f"p99 {overload['p99_ms']} ms, answered 91: {overload['share_answered_91']}, "
+            f"errors {overload['errors']}, RSS {overload['target_rss_mb']} MB "
+            f"(+{overload['target_rss_growth_mb']})"
+        )
     if report.get("peak_rate") is not None:
         print(
             f"peak rate {report['peak_rate']}/s; at {report['latency_source']}: "

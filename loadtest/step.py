@@ -81,3 +81,39 @@ def find_peak(
         else:
             high = middle
     return best, steps
+
+
+# --- overload (issue 11 item 9) ----------------------------------------------------------------
+overload_factor_default = 2.0  # DESIGN.md 5: "at 2x the peak rate"
+
+
+def overload_summary(summary: dict[str, Any], peak_rate: float, baseline_rss_mb: float | None
+                     ) -> dict[str, Any]:
+    """What the overload run shows: the excess answered ``91`` (and how much), the p99 of
+    the answered 0200s, errors (no answer at all) and memory against the run at the peak.
+
+    ``p99_ms`` covers every answered 0200, the fast ``91`` answers included: the
+    generator's histograms are per transaction type, not per response code.
+    """
+    codes: dict[str, int] = {}
+    for kind in summary.get("by_type", {}).values():
+        if kind.get("advice"):
+            continue
+        for code, count in kind.get("codes", {}).items():
+            codes[code] = codes.get(code, 0) + int(count)
+    answered = sum(count for code, count in codes.items() if len(code) == 2)
+    rss = summary.get("target_rss_mb")
+    return {
+        "peak_rate": round(peak_rate, 1),
+        "offered_rate_per_s": summary.get("offered_rate_per_s"),
+        "tps": summary.get("tps"),
+        "answered": answered,
+        "share_answered_91": round(codes.get("91", 0) / answered, 6) if answered else None,
+        "share_approved": round(codes.get("00", 0) / answered, 6) if answered else None,
+        "p99_ms": summary.get("p99_ms"),
+        "p999_ms": summary.get("p999_ms"),
+        "errors": summary.get("errors"),
+        "target_rss_mb": rss,
+        "target_rss_growth_mb": None if rss is None or baseline_rss_mb is None
+        else round(rss - baseline_rss_mb, 1),
+    }

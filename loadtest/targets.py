@@ -228,7 +228,7 @@ class SwitchTarget(Target):
         try:
             fixtures = self.data_dir / "loadtest-fixtures.json"
             write_fixtures(fixtures, terminals, seed, cards=cards)
-            self._run("db", "init")
+            self._run("db", "init", "--mode", "test")  # fixtures load needs a test installation
             self._run("fixtures", "load", str(fixtures))
             self._serve(workers)
         except BaseException:

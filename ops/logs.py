@@ -3,6 +3,11 @@
 Only whitelisted ``extra`` keys are written, and message fields (``extra={"fields":
 ...}``) always pass through :func:`ops.masking.mask_fields`: a caller cannot log a
 PIN block or track 2 by accident. Raw message bytes are never logged.
+
+Free text is scrubbed too (:func:`ops.masking.scrub_text`): the message, every string
+extra and the traceback. An exception from the database driver (asyncpg) is logged by
+class and SQLSTATE only: its message and DETAIL can quote row values (a PAN in a
+unique-violation DETAIL, for instance), so they are replaced (issue 11 item 5).
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ops.masking import WIPED, mask_fields
+from ops.masking import WIPED, mask_fields, scrub_text
+
+DATABASE_ERROR_TEXT: Final = "[database error text withheld]"
 
 # ``extra`` keys that may appear in a log line (all plain, non-secret values).
 LOGGED_EXTRAS: Final = frozenset(
@@ -47,7 +54,7 @@ class JsonFormatter(logging.Formatter):
             ),
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": scrub_text(record.getMessage()),
         }
         for key in LOGGED_EXTRAS:
             if key in record.__dict__:
@@ -57,14 +64,33 @@ class JsonFormatter(logging.Formatter):
             entry["fields"] = mask_fields(fields) if isinstance(fields, Mapping) else WIPED
         if record.exc_info and record.exc_info[0] is not None:
             entry["exception"] = record.exc_info[0].__name__
-            entry["traceback"] = self.formatException(record.exc_info)
+            entry["traceback"] = masked_traceback(self.formatException(record.exc_info),
+                                                  record.exc_info[1])
+            sqlstate = getattr(record.exc_info[1], "sqlstate", None)
+            if sqlstate is not None:
+                entry["sqlstate"] = str(sqlstate)
         return json.dumps(entry, ensure_ascii=False, sort_keys=True)
+
+
+def masked_traceback(text: str, error: BaseException | None) -> str:
+    """A traceback safe to log: database driver texts withheld, the rest scrubbed."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if type(error).__module__.split(".")[0] == "asyncpg":
+            for value in (str(error), *(str(getattr(error, a, None) or "") for a in
+                                        ("detail", "hint", "message"))):
+                for line in value.splitlines():
+                    if line.strip():
+                        text = text.replace(line, DATABASE_ERROR_TEXT)
+        error = error.__cause__ or error.__context__
+    return scrub_text(text)
 
 
 def _plain(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float)):
         return value
-    return str(value)
+    return scrub_text(str(value))
 
 
 def configure_logging(level: str = "INFO", log_file: str | None = None) -> None:

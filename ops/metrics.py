@@ -72,6 +72,11 @@ ERROR_KINDS: Final = (
     "unexpected_response",
     "idle_timeout",
     "write_timeout",
+    # Admission (spec 10): see switch/server.py.
+    "sign_on_deadline",
+    "not_signed_on_evicted",
+    "tls_handshake",
+    "before_sign_on",
 )
 
 

@@ -142,6 +142,9 @@ def server_tls_context(config: ServerConfig) -> ssl.SSLContext | None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(config.tls_cert, config.tls_key or None)
+    if config.tls_client_ca:  # spec 10: terminal certificates, CN bound to field 41 at sign-on
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(cafile=config.tls_client_ca)
     return context
 
 

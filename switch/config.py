@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tomllib
 import types
@@ -40,8 +41,19 @@ class ServerConfig:
     idle_timeout_s: float = 180.0
     # Graceful shutdown: in-flight requests get this long to finish.
     shutdown_grace_s: float = 10.0
+    # Spec 10: a connection not signed on this long after it was accepted is closed
+    # (zero-length frames and echoes do not extend it).
+    sign_on_deadline_s: float = 10.0
+    # Spec 10: connections not yet signed on are capped apart from connections_max;
+    # one more evicts the oldest of them.
+    not_signed_on_max: int = 64
     tls_cert: str | None = None
     tls_key: str | None = None
+    # A TLS handshake that has not finished this long after accept closes the connection.
+    tls_handshake_timeout_s: float = 5.0
+    # PEM file of the CA that issues terminal certificates: when set, the TLS listener
+    # requires a client certificate and a sign-on's field 41 must equal its subject CN.
+    tls_client_ca: str | None = None
     workers: int = 1
 
 
@@ -56,8 +68,14 @@ class OpsConfig:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class DatabaseConfig:
-    # Empty: start an embedded PostgreSQL (pgserver) in the data directory.
+    # Empty: start an embedded PostgreSQL (pgserver) in the data directory. The owner's DSN:
+    # `db init` and the admin commands use it; `serve` does not (least privilege).
     dsn: str = ""
+    # The role `db init` creates for `serve` (no superuser, no DDL, no server files).
+    app_role: str = "atm_switch_app"
+    # DSN `serve` connects with (keep passwords in the config file or the environment, not on
+    # the command line); empty: the owner's DSN with the user replaced by app_role.
+    app_dsn: str = ""
     pool_size_min: int = 2
     pool_size_max: int = 16
     # How long a call waits for PostgreSQL before failing with a typed error.
@@ -123,6 +141,36 @@ class Config:
 
 
 _SECTIONS = ("server", "ops", "database", "hsm", "authorization", "networks")
+
+# Every number's allowed range, inclusive (issue 11 item 6): a zero, negative, NaN or
+# absurd limit is refused at start-up with its name, instead of a hang or a crash later.
+# Checked complete against the dataclasses when this module loads.
+_DAY_S = 86_400.0
+NUMBER_RANGES: dict[str, tuple[float, float]] = {
+    "server.port": (0, 65_535),  # 0 picks a free port
+    "server.inflight_per_connection_max": (1, 1_024),
+    "server.connections_max": (1, 1_000_000),
+    "server.frame_size_bytes_max": (64, 65_535),  # the 2-byte length prefix
+    "server.request_deadline_s": (0.01, 600.0),
+    "server.idle_timeout_s": (0.01, _DAY_S),
+    "server.shutdown_grace_s": (0.0, 3_600.0),
+    "server.sign_on_deadline_s": (0.01, 3_600.0),
+    "server.not_signed_on_max": (1, 1_000_000),
+    "server.tls_handshake_timeout_s": (0.01, 600.0),
+    "server.workers": (1, 256),
+    "ops.metrics_port": (0, 65_535),  # 0 disables the ops endpoint
+    "database.pool_size_min": (1, 1_000),
+    "database.pool_size_max": (1, 1_000),
+    "database.call_timeout_s": (0.01, 3_600.0),
+    "authorization.hold_expiry_s": (1, 30 * _DAY_S),
+    "authorization.dispense_unit_minor": (1, 10**12),
+    "authorization.withdrawal_max_minor": (1, 10**12 - 1),  # field 4 is n12
+    "authorization.daily_withdrawal_max_minor": (1, 10**15),
+    "authorization.daily_withdrawal_count": (1, 1_000_000),  # None: no count limit
+    "authorization.pin_tries_max": (1, 99),
+    "authorization.idempotency_retention_h": (48, 24 * 366),  # spec 5.5: at least 48 hours
+    "authorization.sweep_interval_s": (0.01, 3_600.0),
+}
 ENV_PREFIX = "ATM_SWITCH_"
 DEFAULT_CONFIG_NAME = "atm-switch.toml"
 
@@ -155,6 +203,32 @@ def _validate(config: Config) -> None:
         raise ConfigError(
             f"database.bridge must be 'thread' or 'trio-asyncio', not {config.database.bridge!r}"
         )
+    for key, (low, high) in NUMBER_RANGES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if value is None:
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{key} must be a finite number, not {value!r}")
+        if not low <= value <= high:
+            raise ConfigError(f"{key} must be between {low:g} and {high:g}, not {value!r}")
+    if config.database.pool_size_min > config.database.pool_size_max:
+        raise ConfigError("database.pool_size_min must not exceed database.pool_size_max")
+
+
+def _numeric_keys() -> set[str]:
+    keys = set()
+    for section in _SECTIONS:
+        for field in dataclasses.fields(type(getattr(Config(), section))):
+            hint = typing.get_type_hints(type(getattr(Config(), section)))[field.name]
+            kinds = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+            if any(kind in (int, float) for kind in kinds):
+                keys.add(f"{section}.{field.name}")
+    return keys
+
+
+if _numeric_keys() != set(NUMBER_RANGES):  # a new number without a range fails at import
+    raise RuntimeError(f"NUMBER_RANGES out of date: {_numeric_keys() ^ set(NUMBER_RANGES)}")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -165,6 +239,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"configuration file not found: {path}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:  # found by tests/fuzz (config_toml)
+        raise ConfigError(f"configuration file {path} is not UTF-8: {exc.reason}") from exc
+    except OSError as exc:
+        raise ConfigError(f"configuration file {path} cannot be read: {exc}") from exc
 
 
 def _flatten(document: Mapping[str, Any]) -> dict[str, Any]:

@@ -177,6 +177,11 @@ class NetworkManagement:
         if session.terminal_id not in (None, terminal_id):
             log.warning("sign-on for another terminal on a bound connection", extra=extra)
             return answer(request, ResponseCode.NOT_PERMITTED_TO_TERMINAL)
+        if session.certificate_cn is not None and (
+            not session.certificate_cn or session.certificate_cn != terminal_id
+        ):  # spec 10: a client certificate binds the connection to its CN
+            log.warning("sign-on does not match the client certificate", extra=extra)
+            return answer(request, ResponseCode.NOT_PERMITTED_TO_TERMINAL)
         status = await self._directory.status(terminal_id, max_age_s=0.0)
         if status != STATUS_ENABLED or session.closing:
             log.warning("sign-on refused", extra={**extra, "reason": status or "unknown terminal"})

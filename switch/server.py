@@ -15,6 +15,24 @@ invariant) stop the server.
 
 Shutdown (:meth:`SwitchServer.request_shutdown`): stop accepting, stop reading,
 let in-flight requests finish for up to ``shutdown_grace_s``, then close all.
+
+Admission (spec 10), so that one peer cannot take terminals offline:
+
+- ``connections_max`` caps all connections: one more is closed at once.
+- ``not_signed_on_max`` caps the connections that have not signed on yet, apart
+  from the first cap: a new connection counts at once, and when it is one too
+  many the *oldest* not-signed-on connection is closed. A flood of idle sockets
+  therefore cycles among itself while a terminal that signs on promptly leaves
+  the group and is never evicted.
+- ``sign_on_deadline_s`` after accept, a connection that has not signed on is
+  closed. The deadline is the connection's own cancel scope, set once at accept:
+  keep-alives, echoes and refused requests cannot extend it.
+- Before sign-on only 0800 is processed: any other request is answered ``58``
+  without a MAC here, before the dispatcher and before overload shedding, so no
+  key of the terminal named in field 41 is ever used for it.
+- TLS: the handshake runs under ``tls_handshake_timeout_s``. When the listener
+  requires client certificates, the subject CN is kept on the session and
+  network management accepts a sign-on only for that terminal id.
 """
 
 from __future__ import annotations
@@ -22,6 +40,7 @@ from __future__ import annotations
 import errno
 import itertools
 import logging
+import math
 import ssl
 from collections.abc import Awaitable, Callable, Sequence, Set
 from typing import Final, Protocol
@@ -31,11 +50,15 @@ import trio
 from ops.metrics import SwitchMetrics
 from switch.config import ServerConfig
 from switch.outbox import WRITE_TIMEOUT_S, Outbox, WriteFailed
-from switch.protocol.codes import NetworkCode, ResponseCode
+from switch.protocol.codes import NetworkCode, ResponseCode, is_request_mti
 from switch.protocol.errors import FrameTooLarge, FramingError, MessageFormatError
 from switch.protocol.framing import FrameDecoder, encode_frame
-from switch.protocol.message import Message, decode_message, peek_field
-from switch.protocol.responses import encode_format_error_response
+from switch.protocol.message import Message, decode_message, encode_message, peek_field
+from switch.protocol.responses import (
+    encode_format_error_response,
+    response_fields,
+    response_mti,
+)
 from switch.session import Session, SessionRegistry
 
 log = logging.getLogger("atm.server")
@@ -50,6 +73,8 @@ _ACCEPT_RETRY_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOME
 ACCEPT_RETRY_SLEEP_S: Final = 0.1
 # How often the watchdog looks for idle connections and stuck writes.
 WATCHDOG_INTERVAL_S: Final = 0.5
+# The only MTI processed before sign-on (spec 10).
+SIGN_ON_MTI: Final = b"0800"
 
 
 class RequestHandler(Protocol):
@@ -94,6 +119,8 @@ class SwitchServer:
         # (A live view of the handler's set: extensions register after the server is built.)
         self.self_timed_mtis: Set[str] = getattr(handler, "self_timed_mtis", frozenset())
         self._connections: set[_Connection] = set()
+        # Not signed on yet, oldest first (dicts keep insertion order): the eviction queue.
+        self._not_signed_on: dict[_Connection, None] = {}
         self._ids = itertools.count(1)
         self._shutdown = trio.Event()
         self._drained = trio.Event()
@@ -101,6 +128,10 @@ class SwitchServer:
     @property
     def connection_count(self) -> int:
         return len(self._connections)
+
+    @property
+    def not_signed_on_count(self) -> int:
+        return len(self._not_signed_on)
 
     def request_shutdown(self) -> None:
         """Begin a graceful shutdown (idempotent; safe from any Trio task)."""
@@ -167,9 +198,26 @@ class SwitchServer:
                 self.metrics.connections_rejected.inc()
                 await trio.aclose_forcefully(stream)
                 continue
-            connection = _Connection(self, self._wrap(stream), next(self._ids), _peer(stream))
-            self._connections.add(connection)
-            connections.start_soon(self._serve, connection)
+            self.start_connection(self._wrap(stream), _peer(stream), connections)
+
+    def start_connection(self, stream: trio.abc.Stream, peer: str, nursery: trio.Nursery) -> None:
+        """Serve one accepted stream in ``nursery``; it counts as not signed on at once.
+
+        The accept loop's second half, public so that tests can feed in-memory streams.
+        """
+        connection = _Connection(self, stream, next(self._ids), peer)
+        self._connections.add(connection)
+        self._not_signed_on[connection] = None
+        while len(self._not_signed_on) > self.config.not_signed_on_max:
+            oldest = next(iter(self._not_signed_on))
+            del self._not_signed_on[oldest]
+            if not oldest.session.signed_on:  # else it signed on a moment ago: keep it
+                oldest.close_now("not_signed_on_evicted")
+        nursery.start_soon(self._serve, connection)
+
+    def signed_on(self, connection: _Connection) -> None:
+        """``connection`` signed on: it leaves the eviction queue and its sign-on deadline."""
+        self._not_signed_on.pop(connection, None)
 
     def _wrap(self, stream: trio.SocketStream) -> trio.abc.Stream:
         if self.ssl_context is None:
@@ -197,6 +245,7 @@ class SwitchServer:
             )
         finally:
             self._connections.discard(connection)
+            self._not_signed_on.pop(connection, None)
             self.sessions.release(connection.session)
             self.metrics.connections_open.dec()
             await trio.aclose_forcefully(connection.stream)
@@ -230,6 +279,11 @@ class _Connection:
         self.last_receive_at = trio.current_time()
         self._reader_scope = trio.CancelScope()
         self._tasks: trio.Nursery | None = None
+        # The whole connection's scope: its deadline is the sign-on deadline (spec 10),
+        # lifted once at sign-on; cancelling it closes the connection (evict, abort).
+        self._life = trio.CancelScope(deadline=trio.current_time() + self.config.sign_on_deadline_s)
+        self._admitted = False
+        self.close_reason: str | None = None
 
     def stop_reading(self, reason: str) -> None:
         """Read no further requests; the connection closes once in-flight ones are answered."""
@@ -242,15 +296,54 @@ class _Connection:
 
     def abort(self) -> None:
         """Close now, abandoning in-flight requests (a peer that cannot be written to)."""
-        self._reader_scope.cancel()
-        if self._tasks is not None:
-            self._tasks.cancel_scope.cancel()
+        if self.close_reason is None:
+            self.close_reason = "aborted"  # not to be counted as a missed sign-on deadline
+        self._life.cancel()
+
+    def close_now(self, reason: str) -> None:
+        """Close at once for an admission reason (evicted, handshake failed): counted and logged."""
+        if self.close_reason is None:
+            self.close_reason = reason
+            self.server.metrics.protocol_error(reason)
+            log.info("connection refused admission", extra=self._log_extra(reason=reason))
+        self._life.cancel()
 
     async def run(self) -> None:
-        async with trio.open_nursery() as tasks:
-            self._tasks = tasks
-            with self._reader_scope:
-                await self._read_frames(tasks)
+        with self._life:
+            if not await self._handshake():
+                return
+            async with trio.open_nursery() as tasks:
+                self._tasks = tasks
+                with self._reader_scope:
+                    await self._read_frames(tasks)
+        if self._life.cancelled_caught and not self._admitted and self.close_reason is None:
+            self.close_reason = "sign_on_deadline"
+            self.server.metrics.protocol_error("sign_on_deadline")
+            log.info("no sign-on before the deadline; closing", extra=self._log_extra())
+
+    async def _handshake(self) -> bool:
+        """Finish TLS under its own deadline; keep the client certificate's CN on the session."""
+        stream = self.stream
+        if not isinstance(stream, trio.SSLStream):
+            return True
+        with trio.move_on_after(self.config.tls_handshake_timeout_s):
+            try:
+                await stream.do_handshake()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self.close_now("tls_handshake")
+                return False
+            context = self.server.ssl_context
+            if context is not None and context.verify_mode == ssl.CERT_REQUIRED:
+                self.session.certificate_cn = certificate_common_name(stream.getpeercert())
+            return True
+        self.close_now("tls_handshake")
+        return False
+
+    def _admit(self) -> None:
+        """Signed on: no sign-on deadline any more, out of the eviction queue."""
+        self._admitted = True
+        self._life.deadline = math.inf
+        self.server.signed_on(self)
 
     async def _read_frames(self, tasks: trio.Nursery) -> None:
         while True:
@@ -300,11 +393,37 @@ class _Connection:
         server.inflight_total += 1
         server.metrics.in_flight.inc()
         try:
-            await self._answer_frame(frame, received_at)
+            if self.session.signed_on or frame[:4] == SIGN_ON_MTI:
+                await self._answer_frame(frame, received_at)
+                if self.session.signed_on and not self._admitted:
+                    self._admit()
+            else:
+                await self._refuse_before_sign_on(frame)
         finally:
             server.inflight_total -= 1
             server.metrics.in_flight.dec()
             self._slots.release()
+
+    async def _refuse_before_sign_on(self, frame: bytes) -> None:
+        """Spec 10: before sign-on anything but an 0800 gets ``58`` without a MAC.
+
+        Nothing of the request is looked up (no terminal, no key): the answer only
+        echoes its fields. Unreadable MTI or STAN: the format-error path (close).
+        """
+        try:
+            request = decode_message(frame)
+        except MessageFormatError as exc:
+            await self._answer_format_error(exc)
+            return
+        self.server.metrics.protocol_error("before_sign_on")
+        if not is_request_mti(request.mti) or request.stan is None:
+            self.stop_reading("unanswerable message before sign-on")
+            return
+        answer = encode_message(
+            response_mti(request.mti),
+            response_fields(request, ResponseCode.NOT_PERMITTED_TO_TERMINAL),
+        )
+        await self.send(answer)
 
     async def _answer_frame(self, frame: bytes, received_at: float) -> None:
         try:
@@ -393,6 +512,16 @@ class _Connection:
             "terminal_id": self.session.terminal_id,
             **extra,
         }
+
+
+def certificate_common_name(certificate: object) -> str:
+    """The subject CN of a verified peer certificate (``getpeercert()``), or "" (matches no
+    terminal) when there is none or more than one."""
+    names: list[str] = []
+    subject = certificate.get("subject", ()) if isinstance(certificate, dict) else ()
+    for rdn in subject:
+        names.extend(str(value) for key, value in rdn if key == "commonName")
+    return names[0] if len(names) == 1 else ""
 
 
 def _response_code(response: bytes | None) -> str | None:

@@ -35,6 +35,9 @@ class Session:
     terminal_id: str | None = None
     signed_on: bool = False
     closing: bool = False
+    # Spec 10: the subject CN of the TLS client certificate when the listener requires
+    # one ("" when it has none usable); None when no certificate is required.
+    certificate_cn: str | None = None
     attributes: dict[str, Any] = dataclasses.field(default_factory=dict)
     _close_hook: CloseRequest = dataclasses.field(default=_no_close, repr=False)
 

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ops.masking import masked_repr
 from switch.authorization.outcomes import Decline, Outcome
 from switch.authorization.transactions import Kind, parse_processing_code
 from switch.protocol.errors import MessageFormatError
@@ -67,6 +68,10 @@ class FinancialRequest:
     actual_amount_minor: int | None  # field 95 of a partial reversal
     reversal_reason: str | None
     rrn: str | None = None  # field 37, kept for reports
+    entry_mode: str | None = None  # field 22 (stand-in refuses key-entered PANs)
+
+    def __repr__(self) -> str:
+        return masked_repr(self)
 
     @property
     def language(self) -> str | None:
@@ -197,6 +202,7 @@ def parse_request(mti: str, fields: Mapping[str, str]) -> FinancialRequest:
         actual_amount_minor=_actual_amount(fields) if message_class == "0420" else None,
         reversal_reason=fields.get("39") if message_class == "0420" else None,
         rrn=fields.get("37"),
+        entry_mode=fields.get("22"),
     )
     if not is_advice:
         _check_fields_for_type(parsed)

@@ -1,6 +1,7 @@
 """``atm-switch cards``: issue (PIN mailer in test mode only), lost, stolen, block, unblock,
 close, reset-tries, show. Every change is audited; no command prints a PAN in clear except
-the PIN mailer of ``issue`` in test mode."""
+the PIN mailer of ``issue`` in test mode. The PAN is read from standard input or
+``--pan-file``, never taken on the command line (issue 11 item 5: ps and shell history)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from switch.commands.common import (
     CliError,
     add_dsn_flag,
     add_json_flag,
+    add_pan_input,
     print_json,
+    read_pan,
     run_with_database,
 )
 from switch.config import Config
@@ -34,7 +37,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     sub.required = True
     issue = sub.add_parser("issue", help="issue a card (PIN mailer printed in test mode only)",
                            parents=[common])
-    issue.add_argument("--pan", required=True)
+    add_pan_input(issue)
     issue.add_argument("--expiry", required=True, help="YYMM")
     issue.add_argument("--account", required=True)
     issue.add_argument("--limits", default="{}", help="JSON object of limit overrides")
@@ -43,14 +46,14 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     issue.set_defaults(handler=_issue)
     for action, (status, reset) in STATUS_ACTIONS.items():
         parser = sub.add_parser(action, help=f"card status: {status}", parents=[common])
-        parser.add_argument("pan")
+        add_pan_input(parser)
         add_dsn_flag(parser)
         add_json_flag(parser)
         parser.set_defaults(handler=_set_status, status=status, reset_tries=reset)
     for action, handler, text in (("reset-tries", _reset_tries, "reset the PIN try counter"),
                                   ("show", _show, "show a card (masked)")):
         parser = sub.add_parser(action, help=text, parents=[common])
-        parser.add_argument("pan")
+        add_pan_input(parser)
         add_dsn_flag(parser)
         add_json_flag(parser)
         parser.set_defaults(handler=handler)
@@ -89,6 +92,7 @@ def _issue(args: argparse.Namespace, config: Config) -> int:
     from switch.authorization.issuing import issuer_pvk, upsert_card
     from switch.authorization.wiring import open_ledger
 
+    pan = read_pan(args)
     if not config.hsm.test_mode:
         raise CliError("issuing a card prints its PIN mailer, which this software HSM does only "
                        "in test mode (hsm.test_mode = true, env ATM_SWITCH_HSM_TEST_MODE=1)")
@@ -104,9 +108,9 @@ def _issue(args: argparse.Namespace, config: Config) -> int:
             await open_ledger(db).get_account(args.account)
         except AccountNotFound as exc:
             raise CliError(f"no such account: {args.account}", exit_code=1) from exc
-        mailer = await hsm.issue_pin_mailer_test_mode(pvk=await issuer_pvk(db, hsm), pan=args.pan)
+        mailer = await hsm.issue_pin_mailer_test_mode(pvk=await issuer_pvk(db, hsm), pan=pan)
         card, created = await upsert_card(
-            db, hsm, pan=args.pan, expiry=args.expiry, account_id=args.account,
+            db, hsm, pan=pan, expiry=args.expiry, account_id=args.account,
             verification=mailer.verification, limits=limits,
         )
         return card.as_dict() | {"created": created, "pin_mailer": mailer.pin}
@@ -120,8 +124,10 @@ def _issue(args: argparse.Namespace, config: Config) -> int:
 def _set_status(args: argparse.Namespace, config: Config) -> int:
     from switch.authorization.issuing import set_card_status
 
+    pan = read_pan(args)
+
     async def work(hsm: Any, db: Database) -> dict[str, Any]:
-        card = await set_card_status(db, hsm, args.pan, args.status, reset_tries=args.reset_tries)
+        card = await set_card_status(db, hsm, pan, args.status, reset_tries=args.reset_tries)
         return card.as_dict()
 
     card = _run(config, work)
@@ -132,8 +138,10 @@ def _set_status(args: argparse.Namespace, config: Config) -> int:
 def _reset_tries(args: argparse.Namespace, config: Config) -> int:
     from switch.authorization.issuing import reset_tries
 
+    pan = read_pan(args)
+
     async def work(hsm: Any, db: Database) -> dict[str, Any]:
-        return (await reset_tries(db, hsm, args.pan)).as_dict()
+        return (await reset_tries(db, hsm, pan)).as_dict()
 
     card = _run(config, work)
     _print(args, card, f"card {card['pan']}: PIN tries reset, status {card['status']}")
@@ -143,8 +151,10 @@ def _reset_tries(args: argparse.Namespace, config: Config) -> int:
 def _show(args: argparse.Namespace, config: Config) -> int:
     from switch.authorization.issuing import find_card
 
+    pan = read_pan(args)
+
     async def work(hsm: Any, db: Database) -> dict[str, Any]:
-        return (await find_card(db, hsm, args.pan)).as_dict()
+        return (await find_card(db, hsm, pan)).as_dict()
 
     card = _run(config, work)
     _print(args, card, f"card {card['pan']}: {card['status']}, account {card['account']}, "

@@ -1,8 +1,10 @@
 """``atm-switch fixtures load FILE.json``: load test data (spec 9).
 
-The command applies pending migrations and makes sure the LMK exists first, so ``db init`` is
-not strictly needed before it. The HSM runs in test mode for the load only (fixture files hold
-clear PINs and TMKs by definition; see docs/authorization.md).
+Spec 9: only on a test installation (``atm-switch db init --mode test``); on any other, or
+on a database or data directory that ``db init`` did not prepare, it exits non-zero with a
+clear message before it changes anything (no migration, no LMK, no row). The HSM runs in
+test mode for the load only (fixture files hold clear PINs and TMKs by definition; see
+docs/authorization.md).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from switch.commands.common import (
     run_with_database,
 )
 from switch.config import Config
-from switch.db.migrate import migrate
+from switch.db.installation import require_test_mode
 from switch.db.runtime import Database
 
 
@@ -53,14 +55,14 @@ def _load(args: argparse.Namespace, config: Config) -> int:
     from switch.hsm import HsmError, ensure_lmk
 
     document = _read(args.file)
-    try:
-        ensure_lmk(config)
-        hsm = open_hsm_for(config, test_mode=True)
-    except HsmError as exc:
-        raise CliError(str(exc)) from exc
 
     async def work(db: Database) -> dict[str, int]:
-        await migrate(db)
+        await require_test_mode(db)  # before anything changes (spec 9)
+        try:
+            ensure_lmk(config)  # a test installation reached by --dsn from a new data dir
+            hsm = open_hsm_for(config, test_mode=True)
+        except HsmError as exc:
+            raise CliError(str(exc)) from exc
         summary = await load_fixtures(db, hsm, open_ledger(db), document)
         return summary.as_dict()
 

@@ -1,11 +1,13 @@
 """``atm-switch keys``: LMK creation and key management through the software HSM.
 
 Keys are shown only as handles (TR-31 blocks under the LMK), KCVs and TR-31
-blocks under a KEK. The one exception is ``keys generate --components``, the
-key ceremony for a key-encryption key (K0, e.g. a TMK/ZMK), which prints each
-clear component once with its KCV. Clear components for
-``form-from-components`` are read from standard input, never from the command
-line (where ``ps`` and shell history would keep them).
+blocks under a KEK. The one exception is ``keys generate --component-files F1 F2
+[F3]``, the key ceremony for a key-encryption key (K0, e.g. a TMK/ZMK), which
+writes each clear component with its KCV to its own new file, one per custodian
+(never two to one output: :mod:`switch.hsm.custody`). Keys are non-exportable
+unless ``--exportable`` is given. Clear components for ``form-from-components``
+are read from standard input, never from the command line (where ``ps`` and shell
+history would keep them).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import trio
 from switch.commands.common import CliError, add_json_flag, print_json
 from switch.config import Config
 from switch.hsm import HsmError, SoftwareHsm, open_hsm
+from switch.hsm.custody import check_component_paths, write_components
 from switch.hsm.lmk import create_lmk
 
 T = TypeVar("T")
@@ -45,14 +48,17 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     _add_key_attributes(generate)
     generate.add_argument("--length", type=int, default=16, help="key length in bytes (16)")
     generate.add_argument(
-        "--components",
-        type=int,
-        choices=(2, 3),
+        "--component-files",
+        nargs="+",
+        metavar="FILE",
         default=None,
-        help="K0 only: also print the key as 2 or 3 clear components",
+        help="K0 only: write the key as 2 or 3 clear components, each to its own new file "
+        "(one per custodian)",
     )
     generate.add_argument(
-        "--non-exportable", action="store_true", help="the key may never be exported under a KEK"
+        "--exportable",
+        action="store_true",
+        help="the key may be exported under a KEK (default: it never leaves the HSM)",
     )
     add_json_flag(generate)
     generate.set_defaults(handler=_generate)
@@ -129,35 +135,41 @@ def _init(args: argparse.Namespace, config: Config) -> int:
 
 
 def _generate(args: argparse.Namespace, config: Config) -> int:
-    if args.components is not None and args.usage not in ceremony_usages:
-        raise CliError("--components is allowed only for key-encryption keys (usage K0)")
+    files = args.component_files
+    if files is not None and args.usage not in ceremony_usages:
+        raise CliError("--component-files is allowed only for key-encryption keys (usage K0)")
+    try:
+        paths = None if files is None else check_component_paths(files, min(max(len(files), 2), 3))
+    except HsmError as exc:
+        raise CliError(str(exc)) from exc
 
     async def work(hsm: SoftwareHsm) -> dict[str, Any]:
-        if args.components is not None:
+        if paths is not None:
             made = await hsm.generate_key_components(
                 args.usage,
                 algorithm=args.algorithm,
-                count=args.components,
+                count=len(paths),
                 length_bytes=args.length,
-                exportable=not args.non_exportable,
+                exportable=args.exportable,
             )
+            title = f"{args.usage} key, kcv {made.kcv}"
             return {
                 "handle": made.handle,
                 "kcv": made.kcv,
-                "components": [{"component": c, "kcv": k} for c, k in made.components],
+                "component_files": write_components(paths, made.components, title=title),
             }
         handle = await hsm.generate_key(
             args.usage,
             algorithm=args.algorithm,
             length_bytes=args.length,
-            exportable=not args.non_exportable,
+            exportable=args.exportable,
         )
         return {"handle": handle, "kcv": await hsm.key_check_value(handle)}
 
     data = _run(config, work)
     lines = [f"handle: {data['handle']}", f"kcv: {data['kcv']}"]
-    for index, part in enumerate(data.get("components", []), start=1):
-        lines.append(f"component {index}: {part['component']}  kcv {part['kcv']}")
+    for index, part in enumerate(data.get("component_files", []), start=1):
+        lines.append(f"component {index} written to {part['file']} (kcv {part['kcv']})")
     return _emit(args, data, lines)
 
 

@@ -1,7 +1,9 @@
 """``atm-switch serve``: run the switch until SIGTERM/SIGINT.
 
-Works alone on a fresh machine: starts the embedded PostgreSQL when no DSN is
-given, applies migrations, makes sure the LMK exists, then listens and prints
+Needs an installation made by ``atm-switch db init`` (which, as the database owner,
+applies the migrations and creates the LMK): on a data directory or database that is not
+initialised, or whose schema is older than this switch, it exits non-zero saying so.
+Starts the embedded PostgreSQL when no DSN is given, then listens and prints
 ``listening HOST:PORT`` on standard output (spec 9). Logs are JSON on stderr.
 The first SIGTERM/SIGINT drains gracefully; a second one stops at once.
 
@@ -31,7 +33,9 @@ from switch.cluster_sessions import ClusterSessions
 from switch.commands.common import CliError, add_dsn_flag
 from switch.config import Config, ConfigError
 from switch.db.embedded import EmbeddedDatabaseError, database_dsn
-from switch.db.migrate import migrate
+from switch.db.installation import NotInitialised, require_initialised
+from switch.db.migrate import available_migrations
+from switch.db.roles import PrivilegedRole, app_dsn, require_restricted
 from switch.db.runtime import DatabaseUnavailable, open_database
 from switch.fdlimit import raise_open_file_limit
 from switch.supervisor import (
@@ -102,7 +106,6 @@ def _config_flags(args: argparse.Namespace) -> dict[str, Any]:
 def _serve(args: argparse.Namespace, config: Config) -> int:
     configure_logging(config.ops.log_level, config.ops.log_file)
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # initdb/pg_ctl transcripts
-    _ensure_lmk(config)
     if config.server.workers < 1:
         raise CliError("--workers must be at least 1")
     if config.server.workers > 1:
@@ -117,7 +120,7 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
     try:
         with database_dsn(config) as dsn:
             trio.run(_run, config, dsn, bool(args.reuse_port), args.supervisor_pid)
-    except EmbeddedDatabaseError as exc:
+    except (EmbeddedDatabaseError, NotInitialised, PrivilegedRole) as exc:
         raise CliError(str(exc)) from exc
     except ConfigError as exc:  # e.g. a [networks] entry found wrong while wiring the app
         raise CliError(f"configuration: {exc}") from exc
@@ -130,18 +133,30 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _application_dsn(config: Config, owner_dsn: str) -> str:
+    """Least privilege: serve never uses the owner's DSN (issue 11 item 4)."""
+    if config.database.app_dsn:
+        return config.database.app_dsn
+    try:
+        return app_dsn(owner_dsn, config.database.app_role)
+    except ValueError as exc:
+        raise CliError(f"configuration: {exc}; set database.app_dsn") from exc
+
+
 async def _run(
-    config: Config, dsn: str, reuse_port: bool = False, supervisor_pid: int | None = None
+    config: Config, owner_dsn: str, reuse_port: bool = False, supervisor_pid: int | None = None
 ) -> None:
     database = config.database
     async with open_database(
-        dsn,
+        _application_dsn(config, owner_dsn),
         pool_size_min=database.pool_size_min,
         pool_size_max=database.pool_size_max,
         call_timeout_s=database.call_timeout_s,
         bridge=database.bridge,
     ) as db:
-        await migrate(db)
+        await require_initialised(db, {m.version for m in available_migrations()})
+        role = await require_restricted(db)
+        logging.getLogger("atm.serve").info("database role", extra={"reason": role})
         app = SwitchApp(config, db, hsm=_open_hsm(config))
         app.install_extensions()
         _install_cluster_sessions(app, db)
@@ -253,14 +268,6 @@ def _worker_command(
     if server.tls_cert:
         argv += ["--tls-cert", server.tls_cert, "--tls-key", server.tls_key or server.tls_cert]
     return argv
-
-
-def _ensure_lmk(config: Config) -> None:
-    try:
-        from switch.hsm.lmk import ensure_lmk
-    except ModuleNotFoundError:
-        return
-    ensure_lmk(config)
 
 
 def _open_hsm(config: Config) -> Any:

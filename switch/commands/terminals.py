@@ -21,10 +21,12 @@ from switch.commands.common import (
 from switch.config import Config
 from switch.db.runtime import Database
 from switch.hsm import HsmError, KeyComponents, SoftwareHsm, ensure_lmk, open_hsm
+from switch.hsm.custody import check_component_paths
 from switch.hsm.provisioning import (
     provision_terminal_master_key,
     tmk_ceremony_json,
     tmk_ceremony_lines,
+    write_tmk_components,
 )
 
 TERMINAL_ID_PATTERN: Final = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,6}[\x21-\x7e])?")
@@ -42,6 +44,14 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "--key-type", choices=KEY_TYPES, default="tdes", help="terminal key type (default tdes)"
     )
     add.add_argument("--disabled", action="store_true", help="register it disabled")
+    add.add_argument(
+        "--component-files",
+        nargs=2,
+        metavar=("FILE1", "FILE2"),
+        default=None,
+        help="write the TMK's two clear components to two new files, one per custodian "
+        "(they are never printed)",
+    )
     add_dsn_flag(add)
     add_json_flag(add)
     add.set_defaults(handler=_add)
@@ -92,9 +102,15 @@ async def set_terminal_status(db: Database, terminal_id: str, status: str) -> bo
 def _add(args: argparse.Namespace, config: Config) -> int:
     terminal_id = valid_terminal_id(args.terminal_id)
     enabled = not args.disabled
-    hsm = _open_hsm(config)
+    try:
+        paths = None if args.component_files is None else check_component_paths(
+            args.component_files, 2
+        )
+    except HsmError as exc:
+        raise CliError(str(exc)) from exc
 
     async def work(db: Database) -> KeyComponents | None:
+        hsm = _open_hsm(config)  # after the installation check: nothing made on an empty one
         if not await add_terminal(db, terminal_id, key_type=args.key_type, enabled=enabled):
             return None
         # Spec 7: a unique TMK per terminal, generated in the HSM, stored as an LMK handle.
@@ -104,14 +120,15 @@ def _add(args: argparse.Namespace, config: Config) -> int:
     if tmk is None:
         raise CliError(f"terminal {terminal_id} is already registered", exit_code=1)
     status = "enabled" if enabled else "disabled"
+    files = write_tmk_components(terminal_id, tmk, paths)
     if args.json:
         print_json(
             {"terminal_id": terminal_id, "status": status, "key_type": args.key_type}
-            | tmk_ceremony_json(tmk)
+            | tmk_ceremony_json(tmk, files)
         )
     else:
         print(f"terminal {terminal_id} added ({args.key_type}, {status})")
-        for line in tmk_ceremony_lines(terminal_id, tmk):
+        for line in tmk_ceremony_lines(terminal_id, tmk, files):
             print(line)
     return 0
 

@@ -42,11 +42,27 @@ def embedded_postgres(data_dir: Path, *, cleanup: str = "stop") -> Iterator[str]
             server.cleanup()
 
 
+def embedded_cluster_exists(data_dir: Path) -> bool:
+    """True when ``db init`` already created the embedded cluster in ``data_dir``."""
+    return (data_dir / "pg" / "PG_VERSION").is_file()
+
+
 @contextlib.contextmanager
-def database_dsn(config: Config) -> Iterator[str]:
-    """Yield the configured DSN, or an embedded server's DSN when none is set."""
+def database_dsn(config: Config, *, create: bool = False) -> Iterator[str]:
+    """Yield the configured DSN, or an embedded server's DSN when none is set.
+
+    Only ``db init`` passes ``create``: any other command on a data directory without
+    a cluster fails at once with the fix, instead of creating an empty database
+    there and failing later on a missing table.
+    """
     if config.database.dsn:
         yield config.database.dsn
         return
-    with embedded_postgres(Path(config.data_dir)) as dsn:
+    data_dir = Path(config.data_dir)
+    if not create and not embedded_cluster_exists(data_dir):
+        raise EmbeddedDatabaseError(
+            f"no database in the data directory {data_dir} (and no --dsn): run "
+            f"'atm-switch db init --data-dir {data_dir}' first"
+        )
+    with embedded_postgres(data_dir) as dsn:
         yield dsn

@@ -4,7 +4,8 @@ Migrations are ``switch/db/migrations/NNNN_name.sql`` files applied in numeric
 order, each in its own transaction, and recorded in ``schema_migrations``. An
 advisory lock serialises concurrent ``db init`` runs. Number ranges by owner,
 so parallel work never collides: 0001-0099 switch core, 0100-0199 ledger,
-0200-0299 HSM key store, 0300-0399 authorization, 0400-0499 terminals/ops.
+0200-0299 HSM key store, 0300-0399 authorization, 0400-0499 terminals/ops,
+0700-0749 hardening (installation mode, least-privilege roles).
 """
 
 from __future__ import annotations

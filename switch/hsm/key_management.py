@@ -98,17 +98,41 @@ def check_component_kcvs(parts: Sequence[bytes], kcvs: Sequence[str], algorithm:
             raise KeyMaterialError(f"component {index} does not match its KCV")
 
 
+def generate_for_delivery(
+    store: KeyStore, usage: str, kek: ClearKey, algorithm: str, delivered_mode: str
+) -> tuple[str, str]:
+    """A new non-exportable key and, made in the same step, its one copy under ``kek``.
+
+    The key exchange of spec 5.1/7: the terminal's TR-31 block (exportability N) is
+    the only copy that ever leaves; the stored handle cannot be exported later.
+    """
+    key = random_key(algorithm, 16)
+    if algorithm == "T":
+        key = adjust_odd_parity(key)
+    handle = store_new_key(store, usage, algorithm, key, exportable=False)
+    stored = ClearKey(new_header(usage, algorithm, exportable=True), key)
+    return handle, export_block(stored, kek, mode_of_use=delivered_mode, exportability="N")
+
+
+def check_wrapping_key(key: ClearKey, kek: ClearKey) -> None:
+    """Only a key-encryption key whose header allows encryption wraps an export, and it
+    must be at least as strong as the key it wraps."""
+    require(kek.header, _usage_k0, MODES_ENCRYPT, "key export")
+    if key.header.algorithm == "A" and kek.header.algorithm == "T":
+        raise KeyUsageError("an AES key cannot be exported under a (weaker) TDES KEK")
+    if len(kek.key) < len(key.key):
+        raise KeyUsageError("a key cannot be exported under a shorter (weaker) KEK")
+
+
 def export_block(
     key: ClearKey, kek: ClearKey, *, mode_of_use: str | None, exportability: str
 ) -> str:
     """Wrap a key under a KEK: version B under a TDES KEK, D under an AES KEK."""
-    require(kek.header, _usage_k0, MODES_ENCRYPT, "key export")
+    check_wrapping_key(key, kek)
     if key.header.exportability not in ("E", "S"):
         raise KeyUsageError(
             f"a {key.header.key_usage} key marked non-exportable cannot leave the HSM"
         )
-    if key.header.algorithm == "A" and kek.header.algorithm == "T":
-        raise KeyUsageError("an AES key cannot be exported under a (weaker) TDES KEK")
     mode = key.header.mode_of_use if mode_of_use is None else mode_of_use
     if mode not in NARROWER_MODES.get(key.header.mode_of_use, frozenset(key.header.mode_of_use)):
         raise KeyUsageError(

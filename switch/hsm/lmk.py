@@ -3,6 +3,12 @@
 It lives in ``<data_dir>/lmk.key`` (64 hex digits, file mode 0600) or, when the
 environment variable named by ``config.hsm.lmk_env`` is set, in that variable.
 Losing it makes every stored key unusable; ``keys init`` refuses to overwrite.
+
+Custody (issue 11 item 4): a file that is group- or world-accessible, or owned by
+another user, is refused when loaded; a new file is fsynced (and its directory) before
+it is used, so a crash cannot leave keys wrapped under an LMK that was never on disk.
+An LMK read from the environment is removed from ``os.environ`` at once (kept in this
+process only), so no child process (PostgreSQL, workers, tools) inherits it.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from switch.hsm.errors import LmkError
 lmk_bytes = 32
 lmk_file_name = "lmk.key"
 lmk_file_mode = 0o600
+# LMKs taken out of os.environ, by variable name (this process only).
+_taken_from_environment: dict[str, str] = {}
 
 
 def lmk_path(config: Config) -> Path:
@@ -41,9 +49,34 @@ def parse_lmk(text: str, where: str) -> bytes:
 
 def _from_environment(config: Config, environ: Mapping[str, str]) -> bytes | None:
     name = config.hsm.lmk_env
-    if name and environ.get(name):
-        return parse_lmk(environ[name], f"environment variable {name}")
+    if not name:
+        return None
+    if environ is os.environ and os.environ.get(name):
+        _taken_from_environment[name] = os.environ.pop(name)  # children never see it
+    value = _taken_from_environment.get(name) if environ is os.environ else environ.get(name)
+    if value:
+        return parse_lmk(value, f"environment variable {name}")
     return None
+
+
+def withhold_from_children(config: Config) -> None:
+    """Take an LMK out of ``os.environ`` now, before any child process (the embedded
+    PostgreSQL) is started; this process still reads it through :func:`load_lmk`."""
+    name = config.hsm.lmk_env
+    if name and os.environ.get(name):
+        _taken_from_environment[name] = os.environ.pop(name)
+
+
+def check_lmk_file(path: Path) -> None:
+    """Refuse an LMK file others could read or replace (mode beyond 0600, or not ours)."""
+    info = path.stat()
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise LmkError(
+            f"LMK file {path} is accessible to group or others (mode "
+            f"{stat.S_IMODE(info.st_mode):04o}): run 'chmod 600 {path}'"
+        )
+    if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+        raise LmkError(f"LMK file {path} is owned by uid {info.st_uid}, not by this user")
 
 
 def load_lmk(config: Config, environ: Mapping[str, str] | None = None) -> bytes:
@@ -54,6 +87,7 @@ def load_lmk(config: Config, environ: Mapping[str, str] | None = None) -> bytes:
         return from_env
     path = lmk_path(config)
     try:
+        check_lmk_file(path)
         text = path.read_text(encoding="ascii")
     except FileNotFoundError:
         raise LmkError(
@@ -78,7 +112,14 @@ def create_lmk(config: Config) -> Path:
         raise LmkError(f"cannot create LMK at {path}: {exc}") from None
     with os.fdopen(descriptor, "w", encoding="ascii") as handle:
         handle.write(secrets.token_bytes(lmk_bytes).hex().upper() + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
     os.chmod(path, lmk_file_mode)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the new directory entry too
+    finally:
+        os.close(directory)
     return path
 
 

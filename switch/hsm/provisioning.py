@@ -1,16 +1,19 @@
 """Terminal master key provisioning for ``atm-switch terminals add`` (spec 7, 9).
 
-The TMK is generated inside the HSM and shown once as two clear components
-with their KCVs plus the key's KCV -- the installation ceremony, where two
-custodians each key one component into the ATM's EPP. Only the LMK handle is
-stored (``terminal_keys``).
+The TMK is generated inside the HSM and its two clear components go to two
+separate files, one per custodian (each keys one component into the ATM's EPP),
+never both to one output (:mod:`switch.hsm.custody`); standard output shows only
+the component KCVs and the key's KCV. Only the LMK handle is stored
+(``terminal_keys``).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from switch.db.runtime import Database
+from switch.hsm.custody import write_components
 from switch.hsm.results import KeyComponents
 from switch.hsm.software import SoftwareHsm
 from switch.hsm.terminal_keys import store_terminal_master_key
@@ -27,18 +30,27 @@ async def provision_terminal_master_key(
     return made
 
 
-def tmk_ceremony_lines(terminal_id: str, made: KeyComponents) -> list[str]:
-    """Human-readable ceremony printout (the only place a TMK is shown in clear parts)."""
-    lines = [f"terminal {terminal_id} master key (give each component to a different custodian):"]
-    for index, (component, kcv) in enumerate(made.components, start=1):
-        lines.append(f"  component {index}: {component}  kcv {kcv}")
-    lines.append(f"  key check value: {made.kcv}")
+def write_tmk_components(
+    terminal_id: str, made: KeyComponents, paths: list[Path] | None
+) -> list[dict[str, str]]:
+    """Each clear component to its own file (none written when ``paths`` is None)."""
+    if paths is None:
+        return []
+    return write_components(paths, made.components, title=f"terminal {terminal_id} master key")
+
+
+def tmk_ceremony_lines(
+    terminal_id: str, made: KeyComponents, files: list[dict[str, str]]
+) -> list[str]:
+    """What standard output shows: where each component went and the KCVs, no component."""
+    lines = [f"terminal {terminal_id} master key, key check value {made.kcv}"]
+    for index, written in enumerate(files, start=1):
+        lines.append(f"  component {index} written to {written['file']} (kcv {written['kcv']})")
+    if not files:
+        lines.append("  components not written (no --component-files): load the TMK another way")
     return lines
 
 
-def tmk_ceremony_json(made: KeyComponents) -> dict[str, Any]:
-    """The same for ``--json``: components with KCVs, and the key's KCV."""
-    return {
-        "tmk_components": [{"component": c, "kcv": k} for c, k in made.components],
-        "tmk_kcv": made.kcv,
-    }
+def tmk_ceremony_json(made: KeyComponents, files: list[dict[str, str]]) -> dict[str, Any]:
+    """The same for ``--json``: component files with KCVs, and the key's KCV."""
+    return {"tmk_component_files": files, "tmk_kcv": made.kcv}

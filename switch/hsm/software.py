@@ -77,10 +77,13 @@ class SoftwareHsm:
         *,
         algorithm: str = "T",
         length_bytes: int = 16,
-        exportable: bool = True,
+        exportable: bool = False,
         mode_of_use: str | None = None,
     ) -> str:
-        """A new random key of ``usage``, returned as an LMK handle."""
+        """A new random key of ``usage``, returned as an LMK handle.
+
+        Non-exportable unless asked (PCI PIN: PVKs and working keys never leave the HSM;
+        a key that must travel is made exportable on purpose)."""
         check_new_key(usage, algorithm, length_bytes)
         key = km.random_key(algorithm, length_bytes)
         return km.store_new_key(
@@ -112,7 +115,7 @@ class SoftwareHsm:
         usage: str,
         algorithm: str = "T",
         component_kcvs: Sequence[str] | None = None,
-        exportable: bool = True,
+        exportable: bool = False,
     ) -> str:
         """XOR 2 or 3 clear components (dual control) into a key; optional per-component KCVs."""
         parts = km.parse_components(components, algorithm)
@@ -183,10 +186,10 @@ class SoftwareHsm:
         require(tmk_key.header, frozenset({"K0"}), frozenset("BE"), "terminal key exchange")
         aes = tmk_key.header.algorithm == "A"
         algorithm, mac_usage = ("A", "M6") if aes else ("T", "M3")
-        tpk = await self.generate_key("P0", algorithm=algorithm)
-        tak = await self.generate_key(mac_usage, algorithm=algorithm)
-        tpk_block = await self.export_key(tpk, kek=tmk, mode_of_use="E")
-        tak_block = await self.export_key(tak, kek=tmk, mode_of_use="C")
+        # Generated and wrapped under the TMK in one step, stored non-exportable: the
+        # terminal's copy is the only one that ever leaves the HSM.
+        tpk, tpk_block = km.generate_for_delivery(self._store, "P0", tmk_key, algorithm, "E")
+        tak, tak_block = km.generate_for_delivery(self._store, mac_usage, tmk_key, algorithm, "C")
         return TerminalWorkingKeys(
             tpk,
             tak,

@@ -25,16 +25,16 @@ from typing import Any, Final
 
 import trio
 
+from ops.masking import mask_pan  # the one masking rule (6 + 4)
 from switch.authorization.context import utc_now
 from switch.authorization.effects import Approval
 from switch.authorization.outcomes import Outcome
 from switch.authorization.request import FinancialRequest
 from switch.authorization.security import TerminalKeys
-from switch.authorization.transactions import Kind, parse_processing_code
 from switch.db.runtime import Database, DatabaseUnavailable
 from switch.hsm import Hsm
 from switch.hsm.errors import HsmError, PinVerificationFailed
-from switch.networks import store_forward, transactions
+from switch.networks import stand_in, store_forward, transactions
 from switch.networks.base import (
     AdviceKind,
     NetworkAdvice,
@@ -100,10 +100,6 @@ class NetworkDecision:
     approval: Approval | None = None
 
 
-def mask_pan(pan: str) -> str:
-    return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
-
-
 def network_rrn(transaction_id: int) -> str:
     """Field 37 toward the network: the acquirer assigns it, unique per transaction."""
     return f"{transaction_id % 10**12:012d}"
@@ -159,6 +155,9 @@ class NetworkAcquirer:
         if isinstance(pin_block, Outcome):
             return NetworkDecision(pin_block)
         auth = await self._open(registered, request, pin_block)
+        # POS entry mode (field 22) when the request type carries it: key-entered PANs never
+        # stand in.
+        entry_mode: str | None = getattr(request, "entry_mode", None)
         try:
             answer = await self._ask(registered, auth)
         except NetworkSignedOff:
@@ -166,9 +165,9 @@ class NetworkAcquirer:
                                               response_code="92")
             return NetworkDecision(Outcome.UNABLE_TO_ROUTE)
         except NetworkUnavailable as exc:
-            return await self._unavailable(registered, auth, sent=exc.sent)
+            return await self._unavailable(registered, auth, sent=exc.sent, entry_mode=entry_mode)
         except NetworkError:  # a malformed or unauthenticated answer: it may have approved
-            return await self._unavailable(registered, auth, sent=True)
+            return await self._unavailable(registered, auth, sent=True, entry_mode=entry_mode)
         return await self._answered(registered, auth, answer)
 
     async def _translate_pin(
@@ -207,6 +206,7 @@ class NetworkAcquirer:
             network=registered.name, terminal_id=key.terminal_id, stan=key.stan,
             transmission_dt=key.transmission_dt, acquirer_id=key.acquirer_id,
             transmitted_at=transmitted_at, pan_encrypted=await self._hsm.encrypt_pan(request.pan),
+            pan_hash=await self._hsm.pan_lookup_hash(request.pan),
             pan_masked=mask_pan(request.pan), expiry=request.presented_expiry,
             processing_code=request.processing_code, amount_minor=request.amount_minor,
             currency=request.currency, from_account=request.from_account,
@@ -255,7 +255,12 @@ class NetworkAcquirer:
         return NetworkDecision(outcome, Approval(extra=extra, effect=_effect(registered, auth)))
 
     async def _unavailable(
-        self, registered: RegisteredNetwork, auth: NetworkAuthorization, *, sent: bool
+        self,
+        registered: RegisteredNetwork,
+        auth: NetworkAuthorization,
+        *,
+        sent: bool,
+        entry_mode: str | None = None,
     ) -> NetworkDecision:
         """``91``, with a reversal queued when the request may have arrived; or stand-in.
 
@@ -267,13 +272,19 @@ class NetworkAcquirer:
         # database is not answering, the pipeline answers 91 and the stale sweep reverses.
         with trio.CancelScope(shield=True) as scope:
             scope.deadline = trio.current_time() + cleanup_bound_s
-            decision = await self._record_unavailable(registered, auth, sent=sent)
+            decision = await self._record_unavailable(registered, auth, sent=sent,
+                                                      entry_mode=entry_mode)
         if scope.cancelled_caught:
             raise DatabaseUnavailable("recording the network outcome timed out")
         return decision
 
     async def _record_unavailable(
-        self, registered: RegisteredNetwork, auth: NetworkAuthorization, *, sent: bool
+        self,
+        registered: RegisteredNetwork,
+        auth: NetworkAuthorization,
+        *,
+        sent: bool,
+        entry_mode: str | None,
     ) -> NetworkDecision:
         if sent:
             await transactions.record_answer(self._db, auth.transaction_id,
@@ -281,23 +292,42 @@ class NetworkAcquirer:
             await self._enqueue(registered.name, auth.transaction_id, AdviceKind.REVERSAL,
                                 auth.amount_minor, reason_code="68")
             return NetworkDecision(Outcome.UNAVAILABLE)
-        if not self._stand_in_allowed(registered, auth):
+        refused = await self._stand_in_refusal(registered, auth, entry_mode)
+        if refused is not None:
+            log.info("stand-in refused", extra={
+                "reason": f"{registered.name} {mask_pan(auth.pan)}: {refused}"})
             await transactions.record_answer(self._db, auth.transaction_id,
                                               state="unanswered", response_code=None)
             return NetworkDecision(Outcome.UNAVAILABLE)
         auth_id = stand_in_authorization_id(auth.transaction_id)
         await transactions.record_answer(self._db, auth.transaction_id, state="stand_in",
                                           response_code="00", authorization_id=auth_id)
+        log.info("stand-in approval", extra={
+            "reason": f"{registered.name} {mask_pan(auth.pan)} {auth.amount_minor}"})
         await self._enqueue(registered.name, auth.transaction_id, AdviceKind.STAND_IN,
                             auth.amount_minor)
         effect = _effect(registered, auth) | {"stand_in": True}
         return NetworkDecision(Outcome.APPROVED, Approval(extra={"38": auth_id}, effect=effect))
 
-    @staticmethod
-    def _stand_in_allowed(registered: RegisteredNetwork, auth: NetworkAuthorization) -> bool:
-        floor = registered.settings.stand_in_floor_minor
-        code = parse_processing_code(auth.processing_code)
-        return floor is not None and code.kind is Kind.WITHDRAWAL and auth.amount_minor <= floor
+    async def _stand_in_refusal(
+        self, registered: RegisteredNetwork, auth: NetworkAuthorization, entry_mode: str | None
+    ) -> str | None:
+        """Why stand-in must not approve this request (stand_in.py), or None."""
+        settings = registered.settings
+        limits = stand_in.StandInLimits(settings.stand_in_floor_minor,
+                                        settings.stand_in_daily_max_minor,
+                                        settings.stand_in_daily_count_max)
+        now = self._clock()
+        request = stand_in.StandInRequest(
+            auth.processing_code, auth.amount_minor, auth.expiry, auth.pin_block is not None,
+            entry_mode)
+        quick = stand_in.refusal(limits, request, stand_in.StandInUsage(), now.date())
+        if quick is not None:
+            return quick
+        count, amount = await transactions.stand_in_usage_today(
+            self._db, registered.name, await self._hsm.pan_lookup_hash(auth.pan), now)
+        return stand_in.refusal(limits, request, stand_in.StandInUsage(count, amount),
+                                now.date())
 
     # -- advices ---------------------------------------------------------------------------
 

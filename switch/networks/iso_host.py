@@ -7,7 +7,11 @@ Configuration (``[networks.instances.NAME]``, kind ``iso_host``)::
     host = "10.1.2.3"
     port = 8583
     zpk = "D0112P0TE00N0000..."   # common option: zone PIN key, LMK key block
-    zak = "D0112M3TC00N0000..."   # optional: zone MAC key (MAC on 02xx/04xx both ways)
+    zak = "D0112M3TC00N0000..."   # zone MAC key (MAC on 02xx/04xx both ways); required
+                                  # unless insecure = true (logged loudly at start-up)
+    tls_ca = "/etc/atm/network-ca.pem"          # optional TLS, verifying the network
+    tls_cert = "/etc/atm/switch-client.pem"     # ... with this client certificate
+    tls_key = "/etc/atm/switch-client.key"
     acquirer_id = "4321"          # field 32 the network knows this switch by
     request_timeout_s = 3.0
 
@@ -17,6 +21,7 @@ It is small on purpose: the link (``link.py``) does the connection work and
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -38,6 +43,8 @@ from switch.networks.base import (
 from switch.networks.link import LinkSettings, OutboundLink
 from switch.protocol.message import Message, mac_input_of, mac_of
 
+log = logging.getLogger("atm.networks")
+
 # Answers that carry no MAC (spec 8).
 UNMACED_CODES: Final = frozenset({"30", "58"})
 _LINK_OPTIONS: Final = {
@@ -49,6 +56,11 @@ _LINK_OPTIONS: Final = {
     "reconnect_backoff_min_s": float,
     "reconnect_backoff_max_s": float,
     "inflight_max": int,
+    "send_timeout_s": float,
+    "tls_ca": str,
+    "tls_cert": str,
+    "tls_key": str,
+    "tls_server_name": str,
 }
 
 
@@ -64,7 +76,8 @@ class IsoHostSettings:
 
     @classmethod
     def from_options(cls, name: str, options: Mapping[str, Any]) -> IsoHostSettings:
-        known = {"host", "port", "zak", "acquirer_id", "request_timeout_s", "advice_timeout_s"}
+        known = {"host", "port", "zak", "acquirer_id", "request_timeout_s", "advice_timeout_s",
+                 "insecure"}
         unknown = set(options) - known - set(_LINK_OPTIONS)
         if unknown:
             raise NetworkConfigError(f"network {name!r}: unknown options {sorted(unknown)}")
@@ -75,6 +88,19 @@ class IsoHostSettings:
             link = LinkSettings(
                 host=str(options["host"]), port=int(options["port"]), **link_options
             )
+            insecure = options.get("insecure", False)
+            if not isinstance(insecure, bool):
+                raise ValueError("insecure must be true or false")
+            if options.get("zak") is None and not insecure:
+                raise ValueError(
+                    "no MAC key (zak): a network link without MACs can be forged; set "
+                    "insecure = true only for a lab"
+                )
+            if options.get("zak") is None:
+                log.error(
+                    "INSECURE network link: no MAC key, answers are not authenticated",
+                    extra={"reason": f"network {name} has insecure = true"},
+                )
             acquirer = options.get("acquirer_id")
             if acquirer is not None and not (str(acquirer).isdigit() and len(str(acquirer)) <= 11):
                 raise ValueError("acquirer_id must be 1-11 digits")
@@ -148,7 +174,13 @@ class IsoHostNetwork:
         return mac
 
     async def _check_mac(self, response: Message, raw: bytes) -> None:
+        """Every answer to a MACed request: verified, or without a MAC only where the spec
+        sends none (30/58); anything else resets the link (OutboundLink)."""
         assert self.settings.zak is not None
+        if response.mac is None:
+            if response.fields.get("39") in UNMACED_CODES:
+                return
+            raise NetworkProtocolError("answer without a MAC")
         try:
             await self._hsm.verify_mac(self.settings.zak, mac_input_of(raw), mac_of(raw))
         except (MacVerificationFailed, HsmError) as exc:

@@ -7,6 +7,13 @@ reconnects with bounded exponential backoff when the connection breaks. The netw
 send 0800s of its own: echo and sign-on/sign-off are answered (a sign-off stops traffic,
 ``92``, until the network signs on again).
 
+A misbehaving peer ends *that link*, never the process (issue 11 item 2): an answer whose
+MAC is missing or does not verify, a frame that cannot be decoded, a message the link did
+not expect (a request other than an 0800, an answer to nothing it sent recently), or a peer
+that does not read what is sent within ``send_timeout_s`` resets the connection, and the
+loop reconnects with backoff. With ``tls_ca`` set the link speaks TLS 1.2+ (verifying the
+network's certificate), presenting ``tls_cert``/``tls_key`` as its client certificate.
+
     link = OutboundLink(LinkSettings(host, port))
     await nursery.start(link.run)
     response = await link.request("0200", fields, deadline=trio.current_time() + 3)
@@ -14,8 +21,10 @@ send 0800s of its own: echo and sign-on/sign-off are answered (a sign-off stops 
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -43,6 +52,9 @@ log = logging.getLogger("atm.networks.link")
 
 STAN_MAX: Final = 999_999  # field 11 wraps 999999 -> 000001
 receive_bytes_max: Final = 65_536  # one receive_some call
+# Answers to requests that already timed out are tolerated (logged, dropped) for this many of
+# the most recent request keys; an answer to anything else is unexpected and resets the link.
+recent_keys_max: Final = 1_024
 
 AsyncMac = Callable[[bytes], Awaitable[str]]
 ResponseCheck = Callable[[Message, bytes], Awaitable[None]]
@@ -66,6 +78,14 @@ class LinkSettings:
     reconnect_backoff_max_s: float = 30.0
     # Requests outstanding at once; one more is refused at once (91) instead of queueing.
     inflight_max: int = 64
+    # A send the peer does not take within this long resets the link (a peer not reading).
+    send_timeout_s: float = 5.0
+    # TLS: the CA file that verifies the network; our client certificate and key; the name
+    # expected in the network's certificate (default: host).
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_server_name: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -74,10 +94,28 @@ class LinkSettings:
             raise ValueError("inflight_max, echo_idle_s and backoff must be positive")
         if self.reconnect_backoff_max_s < self.reconnect_backoff_min_s:
             raise ValueError("reconnect_backoff_max_s is below the minimum")
+        if self.send_timeout_s <= 0:
+            raise ValueError("send_timeout_s must be positive")
+        if (self.tls_cert or self.tls_key) and not self.tls_ca:
+            raise ValueError("a TLS client certificate needs tls_ca (the network's CA)")
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """TLS 1.2+ verifying the network, with our client certificate when configured."""
+        if not self.tls_ca:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.tls_ca)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.tls_cert:
+            context.load_cert_chain(self.tls_cert, self.tls_key or None)
+        return context
 
 
 class _LinkBroken(Exception):
     """The current connection is unusable (no sign-on / echo answer, peer closed)."""
+
+
+class _PeerMisbehaved(Exception):
+    """The peer sent something it must not (bad MAC, junk, an unexpected message)."""
 
 
 class _Pending:
@@ -117,6 +155,11 @@ class OutboundLink:
         self._send_lock = trio.Lock()
         self._stan = 0
         self._last_received = 0.0
+        self._recent_keys: collections.deque[tuple[str, str, str]] = collections.deque(
+            maxlen=recent_keys_max
+        )
+        self._misbehaved: str | None = None  # why the current connection must end
+        self._tls = settings.tls_context()
         self.connections = 0  # how many times a connection was signed on (for tests / metrics)
         self.changed = trio.Event()  # set (and replaced) on every status change
 
@@ -169,13 +212,26 @@ class OutboundLink:
             backoff = next_backoff(backoff, self.settings)
 
     async def _connect(self) -> trio.abc.Stream:
-        with trio.fail_after(self.settings.connect_timeout_s):
-            return await trio.open_tcp_stream(self.settings.host, self.settings.port)
+        settings = self.settings
+        with trio.fail_after(settings.connect_timeout_s):
+            stream: trio.abc.Stream = await trio.open_tcp_stream(settings.host, settings.port)
+            if self._tls is not None:
+                tls = trio.SSLStream(
+                    stream, self._tls, server_hostname=settings.tls_server_name or settings.host
+                )
+                try:
+                    await tls.do_handshake()
+                except trio.BrokenResourceError as exc:
+                    await trio.aclose_forcefully(stream)
+                    raise OSError(f"TLS handshake failed: {exc.__cause__ or exc}") from exc
+                stream = tls
+            return stream
 
     async def _serve(self, stream: trio.abc.Stream, report_started: Callable[[], None]) -> bool:
         """Run one connection until it breaks; True if it got signed on."""
         self._stream = stream
         self._last_received = self._clock()
+        self._misbehaved = None
         signed_on = False
         try:
             async with trio.open_nursery() as nursery:
@@ -184,15 +240,17 @@ class OutboundLink:
                     await self._sign_on()
                     signed_on = True
                     self.connections += 1
+                    log.info("network link up", extra=self._log_extra())
                     report_started()
                     await self._echo_loop()
                 except (_LinkBroken, NetworkUnavailable, trio.BrokenResourceError,
                         trio.ClosedResourceError) as exc:
-                    log.info("network link reset", extra={"reason": repr(exc)})
+                    log.info("network link reset", extra=self._log_extra(reason=repr(exc)))
                 nursery.cancel_scope.cancel()
         finally:
             self._stream = None
             self._set_status(signed_on=False)
+            log.info("network link down", extra=self._log_extra(reason=self._misbehaved))
             for pending in self._pending.values():
                 pending.done.set()
             await trio.aclose_forcefully(stream)
@@ -232,7 +290,11 @@ class OutboundLink:
                 while (frame := decoder.next_frame()) is not None:
                     await self._on_frame(frame)
         except (trio.BrokenResourceError, trio.ClosedResourceError, ProtocolError) as exc:
-            log.info("network link read ended", extra={"reason": repr(exc)})
+            log.info("network link read ended", extra=self._log_extra(reason=repr(exc)))
+        except (_PeerMisbehaved, NetworkUnavailable) as exc:
+            self._misbehaved = str(exc)
+            log.warning("network peer misbehaved; resetting the link",
+                        extra=self._log_extra(reason=str(exc)))
         scope.cancel()  # the connection is over: stop the echo loop too
 
     async def _on_frame(self, frame: bytes) -> None:
@@ -240,17 +302,36 @@ class OutboundLink:
             return  # keep-alive
         try:
             message = decode_message(frame)
-        except ProtocolError:
-            return  # an unreadable answer: its request times out (and is reversed)
+        except ProtocolError as exc:
+            raise _PeerMisbehaved(f"undecodable message: {type(exc).__name__}") from None
         if int(message.mti[2]) % 2 == 1:
             key = (message.mti, message.fields.get("41", ""), message.stan or "")
             pending = self._pending.get(key)
             if pending is not None and not pending.done.is_set():
                 pending.response, pending.raw = message, frame
                 pending.done.set()
+            elif key not in self._recent_keys:
+                raise _PeerMisbehaved(f"unexpected answer {message.mti}")
+            else:
+                log.info("late network answer dropped", extra=self._log_extra(mti=message.mti))
             return
-        if message.mti == "0800":
-            await self._answer_network_request(message)
+        if message.mti != "0800":
+            raise _PeerMisbehaved(f"unexpected request {message.mti} from the network")
+        await self._answer_network_request(message)
+
+    def _log_extra(self, **extra: object) -> dict[str, object]:
+        return {"peer": f"{self.settings.host}:{self.settings.port}", **extra}
+
+    def _end_connection(self, reason: str) -> None:
+        """Reset the link now (bad MAC on an answer): the run loop reconnects with backoff."""
+        self._misbehaved = reason
+        log.warning("network peer misbehaved; resetting the link",
+                    extra=self._log_extra(reason=reason))
+        stream = self._stream
+        if stream is not None:
+            self._stream = None
+            self._set_status(signed_on=False)
+            _close_transport(stream)  # wakes the reader: the connection task ends
 
     async def _answer_network_request(self, message: Message) -> None:
         """The network's own 0800: echo answered, sign-off/on change what we may send."""
@@ -271,7 +352,11 @@ class OutboundLink:
         if stream is None:
             raise NetworkUnavailable("link down")
         async with self._send_lock:
-            await stream.send_all(encode_frame(payload, self.settings.framing))
+            with trio.move_on_after(self.settings.send_timeout_s):
+                await stream.send_all(encode_frame(payload, self.settings.framing))
+                return
+        self._end_connection("the network does not read (send timed out)")
+        raise NetworkUnavailable("send timed out", sent=True)
 
     async def request(
         self, mti: str, fields: Mapping[str, str], *, deadline: float
@@ -298,6 +383,7 @@ class OutboundLink:
         key = (response_mti(mti), complete.get("41", ""), complete["11"])
         if key in self._pending:
             raise NetworkUnavailable(f"a request {key} is already outstanding")
+        self._recent_keys.append(key)
         payload = await self._encode(mti, complete, mac=mac)
         pending = _Pending()
         self._pending[key] = pending
@@ -313,8 +399,12 @@ class OutboundLink:
             del self._pending[key]
         if pending.response is None:
             raise NetworkUnavailable("no answer in time" if sent else "link down", sent=sent)
-        if self.check_response is not None and pending.response.mac is not None:
-            await self.check_response(pending.response, pending.raw)
+        if self.check_response is not None and mac:
+            try:
+                await self.check_response(pending.response, pending.raw)
+            except NetworkProtocolError as exc:
+                self._end_connection(f"answer failed its MAC check: {exc}")
+                raise
         return pending.response, pending.raw
 
     async def _encode(self, mti: str, fields: Mapping[str, str], *, mac: bool) -> bytes:
@@ -324,6 +414,14 @@ class OutboundLink:
             return encode_message(mti, fields)
         except MessageBuildError as exc:
             raise NetworkProtocolError(f"cannot encode {mti}: {exc}") from exc
+
+
+def _close_transport(stream: trio.abc.Stream) -> None:
+    """Close a stream's socket from synchronous code (a TLS stream's transport socket); Trio
+    wakes any task blocked on it with ClosedResourceError."""
+    transport = getattr(stream, "transport_stream", stream)
+    if isinstance(transport, trio.SocketStream):
+        transport.socket.close()
 
 
 def _transmission_now() -> str:

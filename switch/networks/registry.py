@@ -44,6 +44,7 @@ BUILTIN_KINDS: Final[Mapping[str, str]] = {
 # Options every network has; the rest go to the plug-in.
 COMMON_OPTIONS: Final = frozenset(
     {"kind", "enabled", "zpk", "pin_block_format", "stand_in_floor_minor",
+     "stand_in_daily_max_minor", "stand_in_daily_count_max",
      "advice_retry_min_s", "advice_retry_max_s"}
 )
 
@@ -61,6 +62,9 @@ class NetworkSettings:
     # Stand-in: approve withdrawals up to this amount when the network is down (None: never).
     stand_in_floor_minor: int | None = None
     advice_retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Stand-in per card and UTC day (switch/networks/stand_in.py).
+    stand_in_daily_max_minor: int | None = None
+    stand_in_daily_count_max: int = 1
 
 
 @dataclass(slots=True)
@@ -162,7 +166,11 @@ def network_settings(name: str, options: Mapping[str, Any]) -> NetworkSettings:
     )
     if retry.min_s <= 0 or retry.max_s < retry.min_s:
         raise NetworkConfigError(f"network {name!r}: advice retry delays are out of order")
-    return NetworkSettings(name, kind, enabled, zpk, fmt, floor, retry)
+    daily_max = _number(options, "stand_in_daily_max_minor", int, None)
+    daily_count = _number(options, "stand_in_daily_count_max", int, 1)
+    if (daily_max is not None and daily_max < 0) or daily_count < 0:
+        raise NetworkConfigError(f"network {name!r}: stand-in daily limits must be >= 0")
+    return NetworkSettings(name, kind, enabled, zpk, fmt, floor, retry, daily_max, daily_count)
 
 
 class NetworkRegistry:

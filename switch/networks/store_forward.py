@@ -208,6 +208,10 @@ class StoreForward:
             return True
         await acknowledge(self._db, queued.advice_id)
         self.delivered += 1
+        log.info("advice delivered", extra={  # no PAN at all: ids, kind and attempt only
+            "reason": f"{self.network} advice {queued.advice_id} ({queued.kind.value}, "
+                      f"transaction {queued.transaction.transaction_id}, "
+                      f"attempt {queued.attempt + 1})"})
         return True
 
 

@@ -37,6 +37,7 @@ class NewTransaction:
     from_account: str | None
     to_account: str | None
     acceptor: Mapping[str, str]
+    pan_hash: str | None = None  # keyed hash: counts a card's stand-in approvals
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,15 +91,29 @@ async def open_transaction(db: Database, new: NewTransaction) -> int:
     transaction_id = await db.fetchval(
         "INSERT INTO network_transactions (network, terminal_id, stan, transmission_dt,"
         " acquirer_id, transmitted_at, pan_encrypted, pan_masked, expiry, processing_code,"
-        " amount_minor, currency, from_account, to_account, acceptor)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        " amount_minor, currency, from_account, to_account, acceptor, pan_hash)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         " RETURNING transaction_id",
         new.network, new.terminal_id, new.stan, new.transmission_dt, new.acquirer_id,
         new.transmitted_at, new.pan_encrypted, new.pan_masked, new.expiry, new.processing_code,
         new.amount_minor, new.currency, new.from_account, new.to_account,
-        json.dumps(dict(new.acceptor)),
+        json.dumps(dict(new.acceptor)), new.pan_hash,
     )
     return int(transaction_id)
+
+
+async def stand_in_usage_today(
+    db: Database, network: str, pan_hash: str, now: dt.datetime
+) -> tuple[int, int]:
+    """(count, amount) of the card's stand-in approvals at ``network`` on ``now``'s UTC day."""
+    start = dt.datetime.combine(now.astimezone(dt.UTC).date(), dt.time(), tzinfo=dt.UTC)
+    row = await db.fetchrow(
+        "SELECT count(*) AS n, coalesce(sum(amount_minor), 0) AS total FROM network_transactions"
+        " WHERE pan_hash = $1 AND network = $2 AND state = 'stand_in'"
+        " AND created_at >= $3 AND created_at < $3 + interval '1 day'",
+        pan_hash, network, start,
+    )
+    return int(row["n"]), int(row["total"])
 
 
 async def record_answer(

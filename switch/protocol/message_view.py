@@ -25,7 +25,7 @@ from switch.protocol.field48 import decode_tags
 _set_attribute = object.__setattr__
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
 class Message:
     """A decoded message: the MTI and its fields keyed like pyiso8583 (``"2"`` .. ``"128"``).
 
@@ -39,6 +39,12 @@ class Message:
     def __post_init__(self) -> None:
         if not isinstance(self.fields, MappingProxyType):
             object.__setattr__(self, "fields", MappingProxyType(dict(self.fields)))
+
+    def __repr__(self) -> str:
+        """Masked (PAN, track 2, PIN blocks, keys): a repr can reach a log or a traceback."""
+        from ops.masking import mask_fields  # here: ops imports the protocol package
+
+        return f"Message(mti={self.mti!r}, fields={mask_fields(self.fields)!r})"
 
     def get(self, field: str) -> str | None:
         return self.fields.get(field)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from ops.masking import masked_repr
 from terminals.atm.chip import ChipApplication
 from terminals.atm.screens import Screen
 from terminals.journal import mask_pan
@@ -60,6 +61,8 @@ class TransactionRecord:
 @dataclass
 class CustomerSession:
     """State of the current card session (never persisted: the PIN block lives only here)."""
+
+    __repr__ = masked_repr  # PAN 6+4, secrets wiped (issue 11 item 5)
 
     track2: str
     pan: str

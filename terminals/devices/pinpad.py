@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
+from ops.masking import masked_repr
 from terminals.devices.checksums import xor_bcc
 from terminals.devices.errors import LocalProtocolError, RemoteProtocolError
 from terminals.devices.events import NEED_DATA, ControlCode, CorruptFrame, Event, Frame, _NeedData
@@ -149,6 +150,8 @@ class KeyEvent:
 class PinResult:
     """Unsolicited: PIN entry ended; `pin_block` (16 hex, under the TPK) when status is OK."""
 
+    __repr__ = masked_repr  # PAN 6+4, secrets wiped (issue 11 item 5)
+
     status: PinPadStatus
     pin_block: str = ""
 
@@ -197,6 +200,8 @@ def _pin_result(status: PinPadStatus, block: str) -> PinResult:
 @dataclass(frozen=True, slots=True)
 class PinEntryRequest:
     """PE data: min length (2) + max length (2) + timeout seconds (3) + PAN length (2) + PAN."""
+
+    __repr__ = masked_repr  # PAN 6+4, secrets wiped (issue 11 item 5)
 
     pan: str
     length_min: int = pin_length_min

@@ -1,6 +1,7 @@
 """Host-level fault injection: a TCP proxy between the ATM and the switch that, on a seeded
-schedule, swallows a 0210 (host timeout), delivers it too late (late reply), or cuts the
-connection after a 0200 went out (disconnect).
+schedule, swallows a 0210 (host timeout), delivers it too late (late reply), cuts the
+connection after a 0200 went out (disconnect), or tampers with the 0210's MAC (strips it, or
+flips one digit: the terminal must trust neither, spec 10).
 
 The faults happen on the real wire, so the terminal's real timeout, reversal and reconnect paths
 are what gets exercised, and the switch really processed the request it never answered. An
@@ -21,7 +22,7 @@ import trio
 
 from switch.protocol.errors import ProtocolError
 from switch.protocol.framing import FrameDecoder, encode_frame
-from switch.protocol.message import peek_field
+from switch.protocol.message import decode_message, encode_message, peek_field
 
 receive_bytes_max = 65536
 
@@ -30,6 +31,8 @@ class HostFault(StrEnum):
     TIMEOUT = "host.timeout"  # the 0210 never reaches the terminal
     LATE_REPLY = "host.late_reply"  # the 0210 arrives after `late_reply_delay_s`
     DISCONNECT = "host.disconnect"  # the connection drops right after the 0200 went out
+    MAC_STRIPPED = "host.mac_stripped"  # the 0210 arrives without its MAC
+    MAC_CORRUPTED = "host.mac_corrupted"  # the 0210 arrives with one MAC digit changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +142,10 @@ class FaultProxy:
         elif self.schedule.check(HostFault.LATE_REPLY):
             doomed[stan] = HostFault.LATE_REPLY
             self.late_replies_in_flight += 1  # from now until delivered (or the line drops)
+        elif self.schedule.check(HostFault.MAC_STRIPPED):
+            doomed[stan] = HostFault.MAC_STRIPPED
+        elif self.schedule.check(HostFault.MAC_CORRUPTED):
+            doomed[stan] = HostFault.MAC_CORRUPTED
         return False
 
     async def _downstream(self, switch: trio.SocketStream, terminal: _Sender,
@@ -155,6 +162,8 @@ class FaultProxy:
                     if fate is HostFault.LATE_REPLY:
                         nursery.start_soon(self._late, terminal, frame)
                         continue
+                    if fate in (HostFault.MAC_STRIPPED, HostFault.MAC_CORRUPTED):
+                        frame = _tamper_mac(frame, strip=fate is HostFault.MAC_STRIPPED)
                     await terminal.send_all(encode_frame(frame))
         except (trio.BrokenResourceError, trio.ClosedResourceError, ProtocolError):
             pass
@@ -176,6 +185,21 @@ class FaultProxy:
                 await trio.sleep(0.02)
             return True
         return False
+
+
+def _tamper_mac(frame: bytes, *, strip: bool) -> bytes:
+    """The 0210 without its MAC field, or with the MAC's last hex digit changed."""
+    message = decode_message(frame)
+    fields = dict(message.fields)
+    mac_field = message.mac_field
+    if mac_field is None:
+        return frame
+    if strip:
+        del fields[mac_field]
+    else:
+        mac = fields[mac_field]
+        fields[mac_field] = mac[:-1] + ("0" if mac[-1] != "0" else "1")
+    return encode_message(message.mti, fields)
 
 
 class _Sender:

@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ops.masking import masked_repr
 from switch.protocol.field48 import encode_tags
 from switch.protocol.message import encode_message
 from terminals.hostlink.keys import TerminalKeySet
@@ -37,6 +38,8 @@ class TerminalIdentity:
 
 @dataclass(frozen=True, slots=True)
 class CardData:
+    __repr__ = masked_repr  # PAN 6+4, secrets wiped (issue 11 item 5)
+
     pan: str
     expiry: str  # YYMM
     service_code: str = "101"

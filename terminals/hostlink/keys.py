@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from ops.masking import masked_repr
 from switch.hsm.primitives import (
     KeyBlockError,
     aes_cmac,
@@ -35,6 +36,8 @@ class ResponseMacError(ValueError):
 @dataclass(frozen=True, slots=True)
 class TerminalKeySet:
     """Clear keys held by one terminal: TMK from installation, TPK/TAK from key exchange."""
+
+    __repr__ = masked_repr  # PAN 6+4, secrets wiped (issue 11 item 5)
 
     tmk: bytes
     tpk: bytes | None = None

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import trio
 
@@ -164,7 +164,9 @@ class HostLink:
         await self._quiet.enter()
         try:
             self._last_traffic = trio.current_time()
-            return await connection.request_encoded(raw)
+            response = await connection.request_encoded(raw)
+            await self._check_mac(response, raw=b"", present_only=False)
+            return response
         except (HostTimeout, HostConnectionClosed) as exc:
             raise NoResponse(str(exc)) from exc
         except ResponseMacMismatch as exc:
@@ -324,9 +326,24 @@ class HostLink:
                      **advice.context)
         return True
 
-    async def _check_mac(self, response: Message, raw: bytes) -> None:
+    async def _check_mac(
+        self, response: Message, raw: bytes, *, present_only: bool = True
+    ) -> None:
+        """Trust nothing unverified (spec 8, 10): a response without a MAC is accepted only
+        where the spec sends none (0810s, and 30/58/63 declines); anything else, above all
+        a 0210 00, must verify under the TAK or it counts as no response (reversal 68).
+
+        The connection calls this for responses that carry a MAC; :meth:`authorize` calls it
+        again with ``present_only=False`` to refuse a 0210 that carries none.
+        """
+        if response.mac is None:
+            if response.mti.startswith("08") or response.response_code in UNMACED_DECLINES:
+                return
+            raise ResponseMacMismatch("response carries no MAC")
+        if not present_only:
+            return  # a present MAC was verified when the response arrived
         expected = await self.security.mac(mac_input_of(raw))
-        if not hmac.compare_digest(expected, response.mac or ""):
+        if not hmac.compare_digest(expected, response.mac):
             raise ResponseMacMismatch("response MAC does not verify under the TAK")
 
     def _collect_late_replies(self, connection: HostConnection) -> None:
@@ -340,6 +357,10 @@ class HostLink:
         log.debug("%s %s %s", self.config.terminal_id, event, sorted(fields))
         if self.journal is not None:
             self.journal.record(f"host.{event}", **fields)
+
+
+# Spec 8: 30 and 58 carry no MAC; 63 none when the switch does not know the TAK.
+UNMACED_DECLINES: Final = frozenset({"30", "58", "63"})
 
 
 class ResponseMacMismatch(HostLinkError):

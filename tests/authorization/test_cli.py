@@ -43,7 +43,9 @@ def test_fixtures_accounts_show_and_admin(env: list[str], tmp_path: Path,
 
     code, out, _ = run(capsys, "accounts", "freeze", "ACC2", "--json", *env)
     assert code == 0 and json.loads(out)["status"] == "frozen"
-    code, out, _ = run(capsys, "cards", "lost", "6228480000000000017", "--json", *env)
+    pan_file = tmp_path / "pan.txt"  # PANs never on the command line (issue 11 item 5)
+    pan_file.write_text("6228480000000000017\n")
+    code, out, _ = run(capsys, "cards", "lost", "--pan-file", str(pan_file), "--json", *env)
     assert code == 0 and json.loads(out)["status"] == "lost"
     assert "6228480000000000017" not in out and json.loads(out)["pan"] == "622848*********0017"
     code, out, _ = run(capsys, "reports", "audit", "--json", *env)
@@ -74,7 +76,9 @@ def test_cli_errors_are_clear_and_nonzero(env: list[str], tmp_path: Path,
     assert code != 0 and "cards[0]" in err
     code, _, err = run(capsys, "accounts", "show", "NOPE", "--json", *env)
     assert code != 0 and "NOPE" in err
-    code, _, err = run(capsys, "cards", "issue", "--pan", "6228480000000000017", "--expiry",
+    (tmp_path / "pan.txt").write_text("6228480000000000017\n")
+    code, _, err = run(capsys, "cards", "issue", "--pan-file", str(tmp_path / "pan.txt"),
+                       "--expiry",
                        "3012", "--account", "ACC1", *env)
     assert code != 0 and "test mode" in err
 
@@ -84,11 +88,14 @@ def test_card_issue_in_test_mode_prints_mailer(env: list[str], tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     assert run(capsys, "fixtures", "load", str(tmp_path / "fixture.json"), *env)[0] == 0
     monkeypatch.setenv("ATM_SWITCH_HSM_TEST_MODE", "1")
-    code, out, _ = run(capsys, "cards", "issue", "--pan", "6228480000000000108", "--expiry",
+    (tmp_path / "pan.txt").write_text("6228480000000000108\n")
+    code, out, _ = run(capsys, "cards", "issue", "--pan-file", str(tmp_path / "pan.txt"),
+                       "--expiry",
                        "3012", "--account", "ACC1", "--json", *env)
     assert code == 0
     issued = json.loads(out)
     assert len(issued["pin_mailer"]) == 4 and issued["pin_mailer"].isdigit()
     assert issued["created"] is True
-    code, out, _ = run(capsys, "cards", "reset-tries", "6228480000000000108", "--json", *env)
+    code, out, _ = run(capsys, "cards", "reset-tries", "--pan-file", str(tmp_path / "pan.txt"),
+                       "--json", *env)
     assert code == 0 and json.loads(out)["pin_tries"] == 0

@@ -151,7 +151,15 @@ def test_serve_signs_on_echoes_scrapes_and_stops_on_sigterm(
 
 @pytest.mark.slow
 def test_serve_alone_on_a_fresh_machine(tmp_path: Path, serve) -> None:  # type: ignore[no-untyped-def]
-    # No DSN: embedded PostgreSQL in the data directory, migrations and LMK on the way up.
+    # No DSN: serve refuses an uninitialised data directory (issue 11 item 6) and creates
+    # nothing there; after `db init` (migrations and LMK, as the owner) it serves.
+    refused = subprocess.run(
+        [sys.executable, "-m", "switch.cli", "serve", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert refused.returncode != 0 and "atm-switch db init" in refused.stderr
+    assert "Traceback" not in refused.stderr and list(tmp_path.iterdir()) == []
+    assert cli("db", "init", "--data-dir", str(tmp_path)) == 0
     started = time.monotonic()
     process, host, port = serve("--metrics-port", "0")
     with socket.create_connection((host, port), timeout=10) as sock:

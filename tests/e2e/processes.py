@@ -36,7 +36,7 @@ def prepare(data_dir: Path, dsn: str, fixture: Mapping[str, Any]) -> None:
     path = data_dir / "fixture.json"
     data_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(fixture, ensure_ascii=False), encoding="utf-8")
-    run_cli("db", "init", "--data-dir", str(data_dir), "--dsn", dsn)
+    run_cli("db", "init", "--mode", "test", "--data-dir", str(data_dir), "--dsn", dsn)
     run_cli("fixtures", "load", str(path), "--data-dir", str(data_dir), "--dsn", dsn)
 
 

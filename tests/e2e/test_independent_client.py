@@ -170,7 +170,7 @@ def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def switch_port(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     data_dir = tmp_path / "data"
-    assert cli(data_dir, "db", "init").returncode == 0
+    assert cli(data_dir, "db", "init", "--mode", "test").returncode == 0
     fixtures = {
         "accounts": [
             {"id": "ACC42", "name": "王小明", "currency": "156", "balance": 1_000_000},

@@ -63,13 +63,26 @@ def test_generate_kcv_info(cli: Cli) -> None:
 
 
 def test_components_only_for_kek_and_they_form_the_key(
-    cli: Cli, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    code, _, err = cli.run("generate", "--usage", "P0", "--components", "2")
+    # Issue 11 item 3: each component to its own new file, never two to one output.
+    files = [str(tmp_path / "one"), str(tmp_path / "two")]
+    code, _, err = cli.run("generate", "--usage", "P0", "--component-files", *files)
     assert code == 2 and "K0" in err
-    made = cli.json("generate", "--usage", "K0", "--components", "2")
+    for wrong in ([files[0]], [files[0], files[0]], [files[0], "/dev/stdout"]):
+        code, _, err = cli.run("generate", "--usage", "K0", "--component-files", *wrong)
+        assert code == 2 and "component" in err, wrong
+    code, printed, _ = cli.run("generate", "--usage", "K0", "--component-files", *files, "--json")
+    made = json.loads(printed)
+    texts = [Path(f).read_text() for f in files]
+    components = [t.split("component: ")[1].split()[0] for t in texts]
+    made["components"] = [{"component": c, "kcv": f["kcv"]}
+                          for c, f in zip(components, made["component_files"], strict=True)]
+    assert all(c not in printed for c in components) and components[1] not in texts[0]
     parts = [bytes.fromhex(c["component"]) for c in made["components"]]
     assert kcv_tdes(xor_bytes(*parts)) == made["kcv"]
+    code, _, err = cli.run("generate", "--usage", "K0", "--component-files", *files)
+    assert code == 2 and "never overwritten" in err
     lines = "\n".join(f"{c['component']} {c['kcv']}" for c in made["components"])
     monkeypatch.setattr("sys.stdin", io.StringIO(lines + "\n"))
     formed = cli.json("form-from-components", "--usage", "K0")
@@ -92,7 +105,10 @@ def test_export_import(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     half = "00" * 16
     monkeypatch.setattr("sys.stdin", io.StringIO(f"{tmk_clear.hex()}\n{half}\n"))
     kek = cli.json("form-from-components", "--usage", "K0")["handle"]
-    key = cli.json("generate", "--usage", "P0")
+    secret = cli.json("generate", "--usage", "P0")  # non-exportable by default
+    code, _, err = cli.run("export", secret["handle"], "--kek", kek)
+    assert code == 2 and "non-exportable" in err
+    key = cli.json("generate", "--usage", "P0", "--exportable")
     exported = cli.json("export", key["handle"], "--kek", kek, "--mode-of-use", "E")
     header, clear = tr31_unwrap(tmk_clear, exported["block"])
     assert header.mode_of_use == "E" and kcv_tdes(clear) == key["kcv"]

@@ -98,7 +98,7 @@ async def test_every_public_hsm_method_keeps_secrets(lmk: bytes) -> None:
     dukpt_block = encrypt_pin_block(
         dukpt_tdes.derive_pin_key(bytes.fromhex(CLEAR["bdk"]), bytes.fromhex(ksn)), PIN, PAN
     ).hex()
-    zpk = await hsm.generate_key("P0")
+    zpk = await hsm.generate_key("P0", exportable=True)
     mac = await hsm.generate_mac(issued.tak, b"data")
     token = await hsm.encrypt_pan(PAN)
     # A chip card's ARQC, computed on the card side from clear keys (section 11).
@@ -125,7 +125,7 @@ async def test_every_public_hsm_method_keeps_secrets(lmk: bytes) -> None:
         "import_clear_key_test_mode": lambda: hsm.import_clear_key_test_mode(
             CLEAR["kek"], usage="K0"
         ),
-        "export_key": lambda: hsm.export_key(issued.tpk, kek=handles["kek"]),
+        "export_key": lambda: hsm.export_key(zpk, kek=handles["kek"]),
         "import_key": lambda: hsm.import_key(issued.tpk_block, kek=handles["tmk"]),
         "create_terminal_master_key": lambda: hsm.create_terminal_master_key(),
         "issue_terminal_working_keys": lambda: hsm.issue_terminal_working_keys(handles["tmk"]),
@@ -230,7 +230,7 @@ def test_keys_cli_prints_no_clear_key(
         )
     )
     kek = json.loads(outputs[-1])["handle"]
-    outputs.append(run("generate", "--usage", "P0", "--json"))
+    outputs.append(run("generate", "--usage", "P0", "--exportable", "--json"))
     key = json.loads(outputs[-1])["handle"]
     outputs.append(run("generate", "--usage", "M3"))
     outputs.append(run("kcv", key))

@@ -261,7 +261,7 @@ async def test_cvv_generate_verify(hsm: SoftwareHsm) -> None:
 async def test_export_import_round_trip(hsm: SoftwareHsm) -> None:
     tdes_kek = await hsm.generate_key("K0")
     aes_kek = await hsm.generate_key("K0", algorithm="A", length_bytes=32)
-    key = await hsm.generate_key("M3")
+    key = await hsm.generate_key("M3", exportable=True)
     for kek, version in ((tdes_kek, "B"), (aes_kek, "D")):
         block = await hsm.export_key(key, kek=kek)
         assert block.startswith(version)
@@ -270,9 +270,27 @@ async def test_export_import_round_trip(hsm: SoftwareHsm) -> None:
     aes_key = await hsm.generate_key("M6", algorithm="A")
     with pytest.raises(KeyUsageError):
         await hsm.export_key(aes_key, kek=tdes_kek)
-    secret = await hsm.generate_key("P0", exportable=False)
+    # Issue 11 item 3: PVKs and working keys are non-exportable unless asked, and a key
+    # issued at a key exchange cannot be exported again after its one delivery.
+    issued = await hsm.issue_terminal_working_keys(tdes_kek)
+    for secret in (
+        await hsm.generate_key("P0"),
+        await hsm.generate_key("V1"),
+        await hsm.generate_key("M3"),
+        issued.tpk,
+        issued.tak,
+    ):
+        assert (await hsm.key_info(secret)).exportability == "N"
+        with pytest.raises(KeyUsageError):
+            await hsm.export_key(secret, kek=tdes_kek)
+    # Only a key-encryption key with an encrypting mode wraps, and never a longer key.
+    decrypt_only = await hsm.generate_key("K0", mode_of_use="D")
+    long_key = await hsm.generate_key("D0", length_bytes=24, exportable=True)
+    for not_a_wrapper in (decrypt_only, await hsm.generate_key("D0"), key):
+        with pytest.raises(KeyUsageError):
+            await hsm.export_key(key, kek=not_a_wrapper)
     with pytest.raises(KeyUsageError):
-        await hsm.export_key(secret, kek=tdes_kek)
+        await hsm.export_key(long_key, kek=tdes_kek)
     with pytest.raises(KeyUsageError):  # narrowing only: C cannot become B
         await hsm.export_key(key, kek=tdes_kek, mode_of_use="B")
     with pytest.raises(KeyMaterialError):

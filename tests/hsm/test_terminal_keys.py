@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from switch.db.runtime import Database
 from switch.hsm import SoftwareHsm
 from switch.hsm.terminal_keys import (
@@ -40,12 +42,15 @@ async def test_store_and_load_terminal_keys(db: Database, hsm: SoftwareHsm) -> N
     assert not await store_working_keys(db, "ATM00001", tpk=issued.tpk, tak=issued.tak)
 
 
-async def test_provision_terminal_master_key(db: Database, hsm: SoftwareHsm) -> None:
+async def test_provision_terminal_master_key(
+    db: Database, hsm: SoftwareHsm, tmp_path: Path
+) -> None:
     from switch.hsm.primitives import kcv_aes, xor_bytes
     from switch.hsm.provisioning import (
         provision_terminal_master_key,
         tmk_ceremony_json,
         tmk_ceremony_lines,
+        write_tmk_components,
     )
 
     await db.execute("INSERT INTO terminals (terminal_id, key_type) VALUES ('ATM00002', 'aes')")
@@ -54,6 +59,12 @@ async def test_provision_terminal_master_key(db: Database, hsm: SoftwareHsm) -> 
     assert keys is not None and keys.tmk == made.handle and keys.key_type == "aes"
     first, second = (bytes.fromhex(c) for c, _ in made.components)
     assert kcv_aes(xor_bytes(first, second)) == made.kcv == keys.tmk_kcv
-    printed = "\n".join(tmk_ceremony_lines("ATM00002", made))
-    assert made.components[1][0] in printed and made.kcv in printed
-    assert tmk_ceremony_json(made)["tmk_kcv"] == made.kcv
+    # Issue 11 item 3: each component to its own file, none on the printed output.
+    files = write_tmk_components("ATM00002", made, [tmp_path / "c1", tmp_path / "c2"])
+    printed = "\n".join(tmk_ceremony_lines("ATM00002", made, files))
+    assert made.kcv in printed and all(c not in printed for c, _ in made.components)
+    assert made.components[0][0] in (tmp_path / "c1").read_text()
+    assert made.components[1][0] not in (tmp_path / "c1").read_text()
+    assert made.components[1][0] in (tmp_path / "c2").read_text()
+    assert (tmp_path / "c2").stat().st_mode & 0o777 == 0o600
+    assert tmk_ceremony_json(made, files)["tmk_kcv"] == made.kcv

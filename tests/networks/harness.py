@@ -87,6 +87,8 @@ async def networked_switch(
         }
         if mac:
             options["zak"] = await hsm.import_clear_key_test_mode(ZAK_HEX, usage="M3")
+        else:
+            options["insecure"] = True  # issue 11 item 2: no MAC key only when said so
         options.update(demo_options or {})
         config = NetworksConfig(
             routes={"499999": "demo", "555555": "ghost"}, instances={"demo": options}

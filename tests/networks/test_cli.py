@@ -20,6 +20,7 @@ from switch.cli import main
 def test_serve_refuses_a_bad_networks_section(
     pg_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], toml: str, message: str
 ) -> None:
+    assert main(["db", "init", "--data-dir", str(tmp_path), "--dsn", pg_dsn]) == 0  # the LMK
     (tmp_path / "atm-switch.toml").write_text(toml)
     code = main(["serve", "--data-dir", str(tmp_path), "--dsn", pg_dsn, "--port", "0",
                  "--metrics-port", "0"])

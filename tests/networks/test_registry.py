@@ -117,7 +117,10 @@ def test_bad_common_options_are_refused(options: Mapping[str, Any]) -> None:
         {"kind": "iso_host", "host": "h", "port": 0},
         {"kind": "iso_host", "host": "h", "port": 1, "colour": "blue"},
         {"kind": "iso_host", "host": "h", "port": 1, "acquirer_id": "12a"},
-        {"kind": "iso_host", "host": "h", "port": 1, "inflight_max": 0},
+        {"kind": "iso_host", "host": "h", "port": 1, "inflight_max": 0, "insecure": True},
+        {"kind": "iso_host", "host": "h", "port": 1},  # no MAC key and not insecure
+        {"kind": "iso_host", "host": "h", "port": 1, "insecure": "yes"},
+        {"kind": "iso_host", "host": "h", "port": 1, "insecure": True, "tls_cert": "c.pem"},
     ],
 )
 def test_bad_iso_host_options_are_refused(options: Mapping[str, Any]) -> None:
@@ -130,6 +133,7 @@ def test_toml_config_builds_an_iso_host_network(tmp_path: Any) -> None:
     path.write_text(
         '[networks.routes]\n"622126" = "cup"\n\n'
         '[networks.instances.cup]\nkind = "iso_host"\nhost = "127.0.0.1"\nport = 9583\n'
+        'insecure = true\n'
         'stand_in_floor_minor = 20000\nrequest_timeout_s = 2.5\n'
     )
     config = load_config(path, environ={})

@@ -1,0 +1,81 @@
+"""Stand-in (STIP) policy: what the switch may approve for a card network that cannot be
+asked (issue 11 item 2). A pure decision; the acquirer supplies the facts and the usage.
+
+Stand-in approves only a withdrawal that passes every rule below; anything else is ``91``:
+
+* at or below the network's floor (``stand_in_floor_minor``; none configured: never);
+* no PIN to verify: the switch holds no PIN verification data for another issuer's cards,
+  so a PIN-bearing withdrawal is declined in stand-in (it is not approved unverified);
+* an expiry date that is present and not past (the UTC month of the request);
+* not key-entered (POS entry mode 01): only card-read PANs;
+* the card's stand-in approvals today (UTC) stay within ``stand_in_daily_count_max`` and
+  ``stand_in_daily_max_minor`` (default: one approval, the floor amount).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Final
+
+from switch.authorization.transactions import Kind, parse_processing_code
+
+KEY_ENTERED_MODES: Final = frozenset({"01"})  # ISO 8583 field 22 positions 1-2: manual
+
+
+@dataclass(frozen=True, slots=True)
+class StandInLimits:
+    floor_minor: int | None = None
+    daily_max_minor: int | None = None  # None: the floor
+    daily_count_max: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class StandInRequest:
+    processing_code: str
+    amount_minor: int
+    expiry: str | None  # YYMM
+    pin_bearing: bool
+    entry_mode: str | None  # field 22 positions 1-2 when known
+
+
+@dataclass(frozen=True, slots=True)
+class StandInUsage:
+    """The card's stand-in approvals so far today."""
+
+    count: int = 0
+    amount_minor: int = 0
+
+
+def refusal(
+    limits: StandInLimits, request: StandInRequest, usage: StandInUsage, today: dt.date
+) -> str | None:
+    """Why stand-in must not approve (a short reason for the log), or None to approve."""
+    floor = limits.floor_minor
+    if floor is None:
+        return "no stand-in configured"
+    if parse_processing_code(request.processing_code).kind is not Kind.WITHDRAWAL:
+        return "not a withdrawal"
+    if request.amount_minor > floor:
+        return "above the floor"
+    if request.pin_bearing:
+        return "PIN cannot be verified in stand-in"
+    if request.entry_mode is not None and request.entry_mode[:2] in KEY_ENTERED_MODES:
+        return "key-entered PAN"
+    if not _expiry_valid(request.expiry, today):
+        return "expired or no expiry"
+    daily_max = floor if limits.daily_max_minor is None else limits.daily_max_minor
+    if usage.count + 1 > limits.daily_count_max:
+        return "daily stand-in count reached"
+    if usage.amount_minor + request.amount_minor > daily_max:
+        return "daily stand-in amount reached"
+    return None
+
+
+def _expiry_valid(expiry: str | None, today: dt.date) -> bool:
+    if expiry is None or len(expiry) != 4 or not expiry.isdigit():
+        return False
+    month = int(expiry[2:])
+    if not 1 <= month <= 12:
+        return False
+    return (2000 + int(expiry[:2]), month) >= (today.year, today.month)
