@@ -166,6 +166,8 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
     "authorization.dispense_unit_minor": (1, 10**12),
     "authorization.withdrawal_max_minor": (1, 10**12 - 1),  # field 4 is n12
     "authorization.daily_withdrawal_max_minor": (1, 10**15),
+    "authorization.transfer_max_minor": (1, 10**12 - 1),  # spec 10, field 4 is n12
+    "authorization.daily_transfer_max_minor": (1, 10**15),
     "authorization.daily_withdrawal_count": (1, 1_000_000),  # None: no count limit
     "authorization.pin_tries_max": (1, 99),
     "authorization.idempotency_retention_h": (48, 24 * 366),  # spec 5.5: at least 48 hours
