@@ -119,8 +119,8 @@ async def _with_cluster(args: argparse.Namespace, root: Path, primary: Node,
     data_dir.mkdir()
     fixture_path = root / "fixture.json"
     fixture_path.write_text(json.dumps(fixtures(args.atms), ensure_ascii=False), "utf-8")
-    await trio.to_thread.run_sync(lambda: run_cli("db", "init", "--data-dir", str(data_dir),
-                                                  "--dsn", dsn))
+    await trio.to_thread.run_sync(lambda: run_cli("db", "init", "--mode", "test",
+                                                  "--data-dir", str(data_dir), "--dsn", dsn))
     await trio.to_thread.run_sync(lambda: run_cli("fixtures", "load", str(fixture_path),
                                                   "--data-dir", str(data_dir), "--dsn", dsn))
     events: dict[str, float] = {}

@@ -25,6 +25,7 @@ import signal
 import sys
 from typing import Any
 
+import asyncpg
 import trio
 
 from ops.logs import configure_logging
@@ -122,6 +123,11 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
             trio.run(_run, config, dsn, bool(args.reuse_port), args.supervisor_pid)
     except (EmbeddedDatabaseError, NotInitialised, PrivilegedRole) as exc:
         raise CliError(str(exc)) from exc
+    except asyncpg.exceptions.InvalidAuthorizationSpecificationError as exc:
+        # The application role is made by `db init`: without it the database is not set up.
+        raise CliError(
+            f"the database is not initialised ({exc}): run `atm-switch db init` first"
+        ) from exc
     except ConfigError as exc:  # e.g. a [networks] entry found wrong while wiring the app
         raise CliError(f"configuration: {exc}") from exc
     except DatabaseUnavailable as exc:
