@@ -271,7 +271,8 @@ async def test_switch_app_installs_networks_from_config(pg_dsn: str) -> None:
                     networks=networks)
     async with open_database(pg_dsn, pool_size_min=1, pool_size_max=2) as db:
         app = SwitchApp(config, db, hsm=SoftwareHsm(TEST_LMK))
-        assert app.install_extensions() == ["switch.authorization", "switch.networks", "ops.install"]
+        installed = app.install_extensions()
+        assert installed == ["switch.authorization", "switch.networks", "ops.install"]
         assert app.authorization.ctx.networks is app.networks
         plain = SwitchApp(Config(server=ServerConfig(port=0)), db, hsm=SoftwareHsm(TEST_LMK))
         plain.install_extensions()
