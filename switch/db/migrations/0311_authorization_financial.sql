@@ -24,7 +24,9 @@ CREATE OR REPLACE FUNCTION auth_financial_batch(
     p_expires timestamptz[], p_daily_max bigint[], p_daily_count bigint[], p_ledger_keys text[],
     p_ledger_fps text[], p_descriptions text[], p_references text[], p_rrns text[],
     p_chips text[], p_atcs integer[], p_tries_max integer
-) RETURNS SETOF auth_result LANGUAGE plpgsql AS $$
+) RETURNS SETOF auth_result LANGUAGE plpgsql
+SET enable_seqscan = off  -- every lookup is by key: see migration 0105
+AS $$
 DECLARE
     n integer := cardinality(p_terminals);
     v_status text[] := array_fill('new'::text, ARRAY[n]);

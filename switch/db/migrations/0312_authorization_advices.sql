@@ -71,7 +71,9 @@ CREATE OR REPLACE FUNCTION auth_advice_batch(
     p_classes text[], p_terminals text[], p_stans text[], p_tdts text[], p_acqs text[],
     p_fps text[], p_pcs text[], p_amounts bigint[], p_tokens text[], p_ostans text[],
     p_otdts text[], p_oacqs text[], p_actuals bigint[], p_rrns text[], p_reasons text[]
-) RETURNS SETOF auth_result LANGUAGE plpgsql AS $$
+) RETURNS SETOF auth_result LANGUAGE plpgsql
+SET enable_seqscan = off  -- every lookup is by key: see migration 0105
+AS $$
 DECLARE
     n integer := cardinality(p_terminals);
     v_status text[] := array_fill('new'::text, ARRAY[n]);
@@ -226,7 +228,9 @@ END $$;
 CREATE OR REPLACE FUNCTION auth_void(
     p_terminals text[], p_stans text[], p_tdts text[], p_acqs text[], p_fps text[],
     p_pcs text[], p_amounts bigint[], p_tokens text[]
-) RETURNS SETOF text LANGUAGE plpgsql AS $$
+) RETURNS SETOF text LANGUAGE plpgsql
+SET enable_seqscan = off
+AS $$
 DECLARE
     i integer;
     o auth_messages;
