@@ -45,6 +45,12 @@ def install(app: Any) -> Any:
     acquirer = NetworkAcquirer(registry, db=app.db, hsm=app.hsm)
     authorization.ctx.networks = acquirer
     app.networks = acquirer
+    metrics = getattr(app, "metrics", None)
+    if metrics is not None:  # link state read at scrape time (bounded: configured networks)
+        for name, registered in registry.networks.items():
+            metrics.network_link_up.labels(network=name).set_function(
+                lambda r=registered: 1.0 if r.status is NetworkStatus.SIGNED_ON else 0.0
+            )
     app.add_background_task(acquirer.run)
     log.info("card networks installed", extra={"networks": sorted(registry.networks),
                                                "routes": len(registry.table)})

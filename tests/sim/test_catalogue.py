@@ -71,6 +71,18 @@ async def test_stripe_scenario_against_the_real_switch(
     assert case.status == "passed", (case.mismatches, case.detail)
 
 
+@pytest.mark.parametrize("name", CHIP)
+async def test_chip_scenario_against_the_real_switch(
+    catalogue_switch: tuple[str, int], tmp_path: Path, name: str
+) -> None:
+    """The switch checks chip cryptograms (spec 11): the chip scenarios run against it too,
+    through the simulated card reader's chip over a pty, with their expected outcomes."""
+    host, port = catalogue_switch
+    case = await run_case(load_scenario(name), host=host, port=port, data_dir=tmp_path / "atm",
+                          durable_journal=False)
+    assert case.status == "passed", (case.mismatches, case.detail)
+
+
 def catalogue_issuer() -> ChipIssuer:
     """The in-test issuer holding the catalogue fixture's cards, PINs, balances and chips."""
     accounts = {a["id"]: a["balance"] for a in FIXTURE["accounts"]}
