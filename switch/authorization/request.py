@@ -69,6 +69,9 @@ class FinancialRequest:
     reversal_reason: str | None
     rrn: str | None = None  # field 37, kept for reports
     entry_mode: str | None = None  # field 22 (stand-in refuses key-entered PANs)
+    # Track 2 after the expiry (service code + discretionary data: a Visa PVKI and PVV for a
+    # network's stand-in PIN check). In memory only, never stored or logged (repr wipes it).
+    track2_discretionary: str | None = None
 
     def __repr__(self) -> str:
         return masked_repr(self)
@@ -94,6 +97,11 @@ def _numeric(fields: Mapping[str, str], name: str, length: int) -> str:
     if len(value) != length:
         raise _format_error(f"field {name} must have {length} digits")
     return value
+
+
+def _track2_rest(fields: Mapping[str, str]) -> str | None:
+    match = _TRACK2.match(fields.get("35", ""))
+    return match["rest"] if match is not None else None
 
 
 def _pan_and_expiry(fields: Mapping[str, str]) -> tuple[str, str | None]:
@@ -203,6 +211,7 @@ def parse_request(mti: str, fields: Mapping[str, str]) -> FinancialRequest:
         reversal_reason=fields.get("39") if message_class == "0420" else None,
         rrn=fields.get("37"),
         entry_mode=fields.get("22"),
+        track2_discretionary=_track2_rest(fields),
     )
     if not is_advice:
         _check_fields_for_type(parsed)

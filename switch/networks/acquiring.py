@@ -34,6 +34,7 @@ from switch.authorization.security import TerminalKeys
 from switch.db.runtime import Database, DatabaseUnavailable
 from switch.hsm import Hsm
 from switch.hsm.errors import HsmError, PinVerificationFailed
+from switch.hsm.verification_data import PinVerificationData
 from switch.networks import stand_in, store_forward, transactions
 from switch.networks.base import (
     AdviceKind,
@@ -105,6 +106,17 @@ def network_rrn(transaction_id: int) -> str:
     return f"{transaction_id % 10**12:012d}"
 
 
+def _pvv_of(discretionary: str | None) -> tuple[str, str] | None:
+    """(PVKI, PVV) from track 2 after the expiry: service code (3), PVKI (1), PVV (4).
+
+    PVKI 0 means the card carries no PVV (Visa's convention: key indexes are 1-6)."""
+    if discretionary is None or len(discretionary) < 8 or not discretionary[:8].isdigit():
+        return None
+    if not "1" <= discretionary[3] <= "6":
+        return None
+    return discretionary[3], discretionary[4:8]
+
+
 def stand_in_authorization_id(transaction_id: int) -> str:
     """Field 38 of a stand-in approval: ``S`` + 5 digits (never a network's own id form)."""
     return f"S{transaction_id % 100_000:05d}"
@@ -158,6 +170,7 @@ class NetworkAcquirer:
         # POS entry mode (field 22) when the request type carries it: key-entered PANs never
         # stand in.
         entry_mode: str | None = getattr(request, "entry_mode", None)
+        pvv = _pvv_of(getattr(request, "track2_discretionary", None))
         try:
             answer = await self._ask(registered, auth)
         except NetworkSignedOff:
@@ -165,9 +178,11 @@ class NetworkAcquirer:
                                               response_code="92")
             return NetworkDecision(Outcome.UNABLE_TO_ROUTE)
         except NetworkUnavailable as exc:
-            return await self._unavailable(registered, auth, sent=exc.sent, entry_mode=entry_mode)
+            return await self._unavailable(registered, auth, sent=exc.sent, entry_mode=entry_mode,
+                                           pvv=pvv)
         except NetworkError:  # a malformed or unauthenticated answer: it may have approved
-            return await self._unavailable(registered, auth, sent=True, entry_mode=entry_mode)
+            return await self._unavailable(registered, auth, sent=True, entry_mode=entry_mode,
+                                           pvv=pvv)
         return await self._answered(registered, auth, answer)
 
     async def _translate_pin(
@@ -261,6 +276,7 @@ class NetworkAcquirer:
         *,
         sent: bool,
         entry_mode: str | None = None,
+        pvv: tuple[str, str] | None = None,
     ) -> NetworkDecision:
         """``91``, with a reversal queued when the request may have arrived; or stand-in.
 
@@ -273,7 +289,7 @@ class NetworkAcquirer:
         with trio.CancelScope(shield=True) as scope:
             scope.deadline = trio.current_time() + cleanup_bound_s
             decision = await self._record_unavailable(registered, auth, sent=sent,
-                                                      entry_mode=entry_mode)
+                                                      entry_mode=entry_mode, pvv=pvv)
         if scope.cancelled_caught:
             raise DatabaseUnavailable("recording the network outcome timed out")
         return decision
@@ -285,6 +301,7 @@ class NetworkAcquirer:
         *,
         sent: bool,
         entry_mode: str | None,
+        pvv: tuple[str, str] | None = None,
     ) -> NetworkDecision:
         if sent:
             await transactions.record_answer(self._db, auth.transaction_id,
@@ -292,7 +309,15 @@ class NetworkAcquirer:
             await self._enqueue(registered.name, auth.transaction_id, AdviceKind.REVERSAL,
                                 auth.amount_minor, reason_code="68")
             return NetworkDecision(Outcome.UNAVAILABLE)
-        refused = await self._stand_in_refusal(registered, auth, entry_mode)
+        pin = await self._stand_in_pin(registered, auth, pvv)
+        if pin == "wrong":
+            log.info("stand-in: wrong PIN", extra={
+                "reason": f"{registered.name} {mask_pan(auth.pan)}"})
+            await transactions.record_answer(self._db, auth.transaction_id,
+                                              state="unanswered", response_code="55")
+            return NetworkDecision(Outcome.WRONG_PIN)
+        refused = await self._stand_in_refusal(registered, auth, entry_mode,
+                                               pin_verified=pin == "verified")
         if refused is not None:
             log.info("stand-in refused", extra={
                 "reason": f"{registered.name} {mask_pan(auth.pan)}: {refused}"})
@@ -309,8 +334,36 @@ class NetworkAcquirer:
         effect = _effect(registered, auth) | {"stand_in": True}
         return NetworkDecision(Outcome.APPROVED, Approval(extra={"38": auth_id}, effect=effect))
 
+    async def _stand_in_pin(
+        self, registered: RegisteredNetwork, auth: NetworkAuthorization,
+        pvv: tuple[str, str] | None,
+    ) -> str:
+        """``verified`` / ``wrong`` with the network's PVK and the card's PVV, else ``unverified``.
+
+        The PIN block is the one translated to the network's zone PIN key; it is checked in the
+        HSM against the Visa PVV (PVKI + PVV) of track 2's discretionary data.
+        """
+        settings = registered.settings
+        if auth.pin_block is None or settings.stand_in_pvk is None or settings.zpk is None:
+            return "unverified"
+        if pvv is None:
+            return "unverified"
+        pvki, value = pvv
+        try:
+            await self._hsm.verify_pin(
+                tpk=settings.zpk, pin_block=auth.pin_block, pan=auth.pan,
+                verification=PinVerificationData("visa_pvv", settings.stand_in_pvk, value, pvki),
+                pin_block_format=auth.pin_block_format,
+            )
+        except PinVerificationFailed:
+            return "wrong"
+        except HsmError:
+            return "unverified"  # a key that cannot do this: never approve unverified
+        return "verified"
+
     async def _stand_in_refusal(
-        self, registered: RegisteredNetwork, auth: NetworkAuthorization, entry_mode: str | None
+        self, registered: RegisteredNetwork, auth: NetworkAuthorization, entry_mode: str | None,
+        *, pin_verified: bool = False,
     ) -> str | None:
         """Why stand-in must not approve this request (stand_in.py), or None."""
         settings = registered.settings
@@ -319,8 +372,8 @@ class NetworkAcquirer:
                                         settings.stand_in_daily_count_max)
         now = self._clock()
         request = stand_in.StandInRequest(
-            auth.processing_code, auth.amount_minor, auth.expiry, auth.pin_block is not None,
-            entry_mode)
+            auth.processing_code, auth.amount_minor, auth.expiry,
+            auth.pin_block is not None and not pin_verified, entry_mode)
         quick = stand_in.refusal(limits, request, stand_in.StandInUsage(), now.date())
         if quick is not None:
             return quick

@@ -43,7 +43,7 @@ BUILTIN_KINDS: Final[Mapping[str, str]] = {
 }
 # Options every network has; the rest go to the plug-in.
 COMMON_OPTIONS: Final = frozenset(
-    {"kind", "enabled", "zpk", "pin_block_format", "stand_in_floor_minor",
+    {"kind", "enabled", "zpk", "pin_block_format", "stand_in_floor_minor", "stand_in_pvk",
      "stand_in_daily_max_minor", "stand_in_daily_count_max",
      "advice_retry_min_s", "advice_retry_max_s"}
 )
@@ -65,6 +65,9 @@ class NetworkSettings:
     # Stand-in per card and UTC day (switch/networks/stand_in.py).
     stand_in_daily_max_minor: int | None = None
     stand_in_daily_count_max: int = 1
+    # The network's PIN verification key for stand-in (LMK handle, usage V2: Visa PVV): with it
+    # a PIN-bearing withdrawal can stand in, its PIN checked against the PVV in track 2.
+    stand_in_pvk: str | None = None
 
 
 @dataclass(slots=True)
@@ -170,7 +173,11 @@ def network_settings(name: str, options: Mapping[str, Any]) -> NetworkSettings:
     daily_count = _number(options, "stand_in_daily_count_max", int, 1)
     if (daily_max is not None and daily_max < 0) or daily_count < 0:
         raise NetworkConfigError(f"network {name!r}: stand-in daily limits must be >= 0")
-    return NetworkSettings(name, kind, enabled, zpk, fmt, floor, retry, daily_max, daily_count)
+    pvk = options.get("stand_in_pvk")
+    if pvk is not None and not isinstance(pvk, str):
+        raise NetworkConfigError(f"network {name!r}: stand_in_pvk must be an LMK key block (text)")
+    return NetworkSettings(name, kind, enabled, zpk, fmt, floor, retry, daily_max, daily_count,
+                           pvk)
 
 
 class NetworkRegistry:

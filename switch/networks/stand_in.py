@@ -4,8 +4,10 @@ asked (issue 11 item 2). A pure decision; the acquirer supplies the facts and th
 Stand-in approves only a withdrawal that passes every rule below; anything else is ``91``:
 
 * at or below the network's floor (``stand_in_floor_minor``; none configured: never);
-* no PIN to verify: the switch holds no PIN verification data for another issuer's cards,
-  so a PIN-bearing withdrawal is declined in stand-in (it is not approved unverified);
+* a PIN the switch has verified: with the network's PIN verification key configured
+  (``stand_in_pvk``) the acquirer checks the PIN against the Visa PVV of track 2 first (a
+  wrong PIN is ``55``); without it a PIN-bearing withdrawal is declined in stand-in (it is
+  never approved unverified);
 * an expiry date that is present and not past (the UTC month of the request);
 * not key-entered (POS entry mode 01): only card-read PANs;
 * the card's stand-in approvals today (UTC) stay within ``stand_in_daily_count_max`` and
@@ -35,7 +37,7 @@ class StandInRequest:
     processing_code: str
     amount_minor: int
     expiry: str | None  # YYMM
-    pin_bearing: bool
+    pin_bearing: bool  # a PIN the acquirer could not verify (none verified counts as bearing)
     entry_mode: str | None  # field 22 positions 1-2 when known
 
 

@@ -37,6 +37,7 @@ class NetworkedSwitch:
     switch: RunningSwitch
     issuer: TestIssuer
     acquirer: NetworkAcquirer
+    stand_in_pvk: str | None = None
 
     @property
     def link(self) -> Any:
@@ -63,6 +64,7 @@ async def networked_switch(
     mac: bool = True,
     demo_options: Mapping[str, Any] | None = None,
     deadline_s: float = 3.0,
+    stand_in_pvk: bool = False,
 ) -> AsyncIterator[NetworkedSwitch]:
     """Switch + network "demo" (kind iso_host) routed for BIN 499999 + a route to nowhere."""
     issuer = TestIssuer(rules, zak_hex=ZAK_HEX if mac else None)
@@ -89,6 +91,9 @@ async def networked_switch(
             options["zak"] = await hsm.import_clear_key_test_mode(ZAK_HEX, usage="M3")
         else:
             options["insecure"] = True  # issue 11 item 2: no MAC key only when said so
+        pvk = None
+        if stand_in_pvk:  # the network's PIN verification key (Visa PVV), for stand-in
+            pvk = options["stand_in_pvk"] = await hsm.generate_key("V2", algorithm="T")
         options.update(demo_options or {})
         config = NetworksConfig(
             routes={"499999": "demo", "555555": "ghost"}, instances={"demo": options}
@@ -97,4 +102,4 @@ async def networked_switch(
         acquirer = NetworkAcquirer(registry, db=switch.db, hsm=hsm)
         switch.authorization.ctx.networks = acquirer
         await switch.nursery.start(acquirer.run)
-        yield NetworkedSwitch(switch, issuer, acquirer)
+        yield NetworkedSwitch(switch, issuer, acquirer, pvk)

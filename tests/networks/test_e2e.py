@@ -4,10 +4,12 @@ checks both the terminal's answer and what reached the network."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import trio
 
 from switch.networks.base import NetworkStatus
-from tests.authorization.harness import CARD_MAIN, CARD_UNKNOWN, running_switch
+from tests.authorization.harness import CARD_MAIN, CARD_UNKNOWN, PIN, running_switch
 from tests.networks.harness import (
     NETWORK_CARD,
     NETWORK_CARD_2,
@@ -204,6 +206,44 @@ async def test_no_stand_in_for_a_pin_the_switch_cannot_verify(pg_dsn: str) -> No
         large, _ = await atm.withdraw(NETWORK_CARD, 20_000)
         assert large.fields["39"] == "91"
         assert len(await _queue(net.switch.db)) == 0
+
+
+@dataclasses.dataclass(frozen=True)
+class PvvCard:
+    """A network card whose track 2 carries a Visa PVKI + PVV after the service code."""
+
+    pan: str
+    expiry: str
+    pvki: str
+    pvv: str
+
+    @property
+    def track2(self) -> str:
+        return f"{self.pan}={self.expiry}101{self.pvki}{self.pvv}0"
+
+
+async def test_stand_in_verifies_the_pin_with_the_networks_key(pg_dsn: str) -> None:
+    """Issue 11 item 2: with the network's PIN verification key configured, a PIN-bearing
+    withdrawal under the floor stands in once its PIN verifies against the PVV of track 2 (a
+    wrong PIN is 55, not approved); the stand-in advice is queued for the network."""
+    async with networked_switch(pg_dsn, issuer_up=False, stand_in_pvk=True,
+                                demo_options={"stand_in_floor_minor": 10_000}) as net:
+        assert net.stand_in_pvk is not None
+        data = await net.switch.hsm.pin_verification_data_test_mode(
+            pvk=net.stand_in_pvk, pan=NETWORK_CARD.pan, pin=PIN, method="visa_pvv", pvki="1")
+        card = PvvCard(NETWORK_CARD.pan, NETWORK_CARD.expiry, "1", data.value)
+        atm = await net.switch.atm()
+        wrong, _ = await atm.withdraw(card, 5_000, pin="9999")
+        assert wrong.fields["39"] == "55"
+        approved, _ = await atm.withdraw(card, 5_000)
+        assert approved.fields["39"] == "00"
+        assert approved.fields["38"].startswith("S")
+        above_floor, _ = await atm.withdraw(card, 20_000)
+        assert above_floor.fields["39"] == "91"
+        # A card without a PVV on its stripe cannot have its PIN checked: still 91.
+        plain, _ = await atm.withdraw(NETWORK_CARD_2, 5_000)
+        assert plain.fields["39"] == "91"
+        assert len(await _queue(net.switch.db)) == 1
 
 
 async def test_link_reconnects_after_the_network_drops_it(pg_dsn: str) -> None:
