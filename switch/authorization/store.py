@@ -224,7 +224,8 @@ async def purge_older_than(db: Database, cutoff: dt.datetime) -> int:
 
     async def work(connection: asyncpg.Connection) -> int:
         status = await connection.execute(
-            "DELETE FROM auth_messages WHERE state = 'done' AND created_at < $1", cutoff
+            "DELETE FROM auth_messages WHERE state IN ('done', 'marker') AND created_at < $1",
+            cutoff,
         )
         await connection.execute("DELETE FROM reversal_markers WHERE created_at < $1", cutoff)
         return int(status.split()[-1])
