@@ -77,10 +77,35 @@ async def run_catalogue(names: Sequence[str] | None, *, host: str, port: int, da
         if reason is not None:
             results.append(CaseResult(scenario.name, "skipped", detail=reason))
             continue
+        case_dir = data_dir / scenario.name
+        _carry_stan(data_dir / SHARED_STAN_FILE, case_dir / SHARED_STAN_FILE)
         results.append(await run_case(scenario, host=host, port=port,
-                                      data_dir=data_dir / scenario.name, wallet_dir=data_dir,
+                                      data_dir=case_dir, wallet_dir=data_dir,
                                       durable_journal=durable_journal))
+        _carry_stan(case_dir / SHARED_STAN_FILE, data_dir / SHARED_STAN_FILE)
     return results
+
+
+# The scenarios play the same terminal: its STAN keeps rising from one scenario to the next, as
+# a real terminal's does. Restarting at 000001 in each scenario's own directory would repeat a
+# message key (41, 11, 7, 32) of the previous scenario within the same second, with other
+# content: the switch rightly answers 94 (spec 5.5).
+SHARED_STAN_FILE = "stan"
+
+
+def _carry_stan(source: Path, target: Path) -> None:
+    """Copy the terminal's STAN counter forward when ``source`` is ahead of ``target``."""
+    try:
+        value = int(source.read_text().strip() or "0")
+    except (FileNotFoundError, ValueError):
+        return
+    try:
+        current = int(target.read_text().strip() or "0")
+    except (FileNotFoundError, ValueError):
+        current = 0
+    if value > current:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f"{value}\n")
 
 
 def junit_xml(results: Sequence[CaseResult], *, suite: str = "atm-sim catalogue") -> str:

@@ -168,3 +168,16 @@ def load_text(name: str) -> str:
 
     return (resources.files("terminals.scenarios") / "examples" / f"{name}.toml").read_text(
         encoding="utf-8")
+
+
+async def test_the_whole_catalogue_passes_in_one_run_against_one_switch(
+    catalogue_switch: tuple[str, int], tmp_path: Path
+) -> None:
+    """`atm-sim run --all` as QA runs it: every scenario, chip included, one after another
+    against one freshly loaded switch. The scenarios play one terminal whose STAN keeps rising
+    across them (restarting it per scenario repeated message keys within a second: 94)."""
+    host, port = catalogue_switch
+    results = await run_catalogue(None, host=host, port=port, data_dir=tmp_path / "all",
+                                  capabilities=["chip"], durable_journal=False)
+    failed = {r.name: (r.mismatches, r.detail) for r in results if r.status != "passed"}
+    assert failed == {} and len(results) == len(ALL)
