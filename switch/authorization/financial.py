@@ -33,26 +33,27 @@ from ledger_adapter import DailyLimit
 from ledger_adapter import requests as ledger_requests
 from switch.authorization.answers import Answer, encode_answer, financial_fields
 from switch.authorization.batches import AuthorizationBatches, Decision, FinancialItem
+from switch.authorization.before_batch import (
+    DESCRIPTIONS,
+    KIND_NAMES,
+    UNUSABLE_STATUSES,
+    card_expired,
+    chip_outcome,
+    static_code,
+    void_item,
+)
 from switch.authorization.caches import CardCache, CardView
-from switch.authorization.cards import is_expired
 from switch.authorization.context import AuthContext
-from switch.authorization.limits import check_per_transaction, check_per_transfer, limit_day
-from switch.authorization.outcomes import Decline, Outcome, response_code
-from switch.authorization.pin import PIN_BLOCK_FORMATS
+from switch.authorization.limits import limit_day
+from switch.authorization.outcomes import Decline, Outcome
 from switch.authorization.request import FinancialRequest, fingerprint
 from switch.authorization.security import TerminalKeys
-from switch.authorization.transactions import (
-    Kind,
-    check_amount,
-    check_supported,
-    parse_processing_code,
-)
+from switch.authorization.transactions import parse_processing_code
 from switch.db.runtime import DatabaseUnavailable
 from switch.emv.checks import (
     ChipResult,
     Fallback,
     FormatError,
-    Fraud,
     NotChip,
     Passed,
     arpc_field55,
@@ -71,39 +72,9 @@ void_share_of_reserve: Final = 0.5
 # Voids that could not reach PostgreSQL wait here (bounded) for the sweeper to retry them.
 pending_voids_max: Final = 10_000
 
-KIND_NAMES: Final = {
-    Kind.WITHDRAWAL: "withdrawal",
-    Kind.DEPOSIT: "deposit",
-    Kind.BALANCE_INQUIRY: "balance",
-    Kind.MINI_STATEMENT: "statement",
-    Kind.PAYEE_INQUIRY: "payee",
-    Kind.TRANSFER: "transfer",
-    Kind.PIN_CHANGE: "pin_change",
-}
-DESCRIPTIONS: Final = {
-    "withdrawal": "ATM withdrawal",
-    "deposit": "ATM deposit",
-    "transfer": "ATM transfer",
-}
-UNUSABLE_STATUSES: Final = frozenset({"lost", "stolen", "closed", "blocked"})
-
 NetworkRoute = Callable[
     [Message, FinancialRequest, TerminalKeys, dt.datetime, float], Awaitable[bytes]
 ]
-
-
-def static_code(request: FinancialRequest, card: CardView | None, dispense_unit: int) -> str | None:
-    """``12``, ``13`` or ``61`` (per transaction) from the request and the card's limits."""
-    try:
-        kind = check_supported(parse_processing_code(request.processing_code))
-        check_amount(kind, request.amount_minor, dispense_unit_minor=dispense_unit)
-        if card is not None and kind is Kind.WITHDRAWAL:
-            check_per_transaction(card.limits, request.amount_minor)
-        if card is not None and kind is Kind.TRANSFER:
-            check_per_transfer(card.limits, request.amount_minor)
-    except Decline as decline:
-        return response_code(decline.outcome)
-    return None
 
 
 class FinancialFlow:
@@ -214,7 +185,7 @@ class FinancialFlow:
     ) -> Answer:
         """Spec 5.6: answer 91, after recording it with its hold released (one transaction)."""
         ctx = self._ctx
-        void = item or _void_item(request, content, token, received_at)
+        void = item or void_item(request, content, token, received_at)
         # Half the reserve: the 91 must still leave within the request deadline (spec 5.6).
         wait_s = ctx.answer_reserve_s * void_share_of_reserve
         with trio.CancelScope(shield=True), trio.move_on_after(wait_s) as scope:
@@ -262,11 +233,11 @@ class FinancialFlow:
         kind = KIND_NAMES.get(code.kind, "unsupported") if code.kind else "unsupported"
         static = static_code(request, card, ctx.config.dispense_unit_minor)
         pin, new_pin = "none", None
-        chip_outcome, atc = _chip_outcome(chip)
+        chip_state, atc = chip_outcome(chip)
         # Section 11: forged, replayed or stripe-read chip data never has a PIN evaluated;
         # the batch declines it (05/59) before its PIN step.
         pin_bearing = request.pin_block is not None and (code.rule is None or code.rule.needs_pin)
-        if chip_outcome in ("none", "passed") and card is not None and pin_bearing:
+        if chip_state in ("none", "passed") and card is not None and pin_bearing:
             started = time.perf_counter()
             pin, new_pin = await self._check_pin(request, card, keys, received_at, kind, static)
             if ctx.metrics is not None:
@@ -333,7 +304,7 @@ class FinancialFlow:
             if kind in DESCRIPTIONS
             else None,
             rrn=request.rrn,
-            chip=chip_outcome,
+            chip=chip_state,
             atc=atc,
         )
 
@@ -347,7 +318,7 @@ class FinancialFlow:
         static: str | None,
     ) -> tuple[str, str | None]:
         """(``ok`` | ``bad`` | ``unchecked``, the new PIN data of a PIN change or None)."""
-        if card.status in UNUSABLE_STATUSES or _expired(card, request, received_at):
+        if card.status in UNUSABLE_STATUSES or card_expired(card, request, received_at):
             return "unchecked", None  # declined before the PIN step; the batch confirms it
         if keys.tpk is None or request.pin_block is None:
             raise Decline(Outcome.SYSTEM_ERROR, "no TPK for this terminal")
@@ -378,41 +349,3 @@ class FinancialFlow:
         except PinVerificationFailed:
             return "bad", None
         return "ok", None
-
-
-def _chip_outcome(chip: ChipResult | None) -> tuple[str, int | None]:
-    """What the batch needs of a chip check: none | fallback | fraud | passed, and the ATC."""
-    if isinstance(chip, Passed):
-        return "passed", chip.atc
-    if isinstance(chip, Fallback):
-        return "fallback", None
-    if isinstance(chip, Fraud):
-        return "fraud", None
-    return "none", None
-
-
-def pin_format_fits(keys: TerminalKeys, request: FinancialRequest) -> bool:
-    """Spec 7: TDES terminals send format 0 in 52, AES terminals format 4 in 48/PB."""
-    if request.pin_block is None:
-        return True
-    return PIN_BLOCK_FORMATS.get(keys.key_type) == request.pin_block_format
-
-
-def _expired(card: CardView, request: FinancialRequest, received_at: dt.datetime) -> bool:
-    today = received_at.astimezone(dt.UTC).date()
-    expiries = [card.expiry] + ([request.presented_expiry] if request.presented_expiry else [])
-    return any(is_expired(expiry, today) for expiry in expiries)
-
-
-def _void_item(
-    request: FinancialRequest, content: str, token: str, received_at: dt.datetime
-) -> FinancialItem:
-    """The fields ``auth_void`` needs for a request that never reached a batch."""
-    return FinancialItem(
-        key=request.key, fingerprint=content, processing_code=request.processing_code,
-        amount_minor=request.amount_minor, token=token, card_id=None, card_version=0,
-        presented_expiry=None, month=0, pin="none", from_account=None, to_account=None,
-        static_code=None, kind="unsupported", new_pin=None, currency=request.currency,
-        day=received_at.date(), expires_at=received_at, daily_max=None, daily_count=None,
-        ledger_key="", ledger_fingerprint="", description=None, reference=None, rrn=request.rrn,
-    )  # fmt: skip

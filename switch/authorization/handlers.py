@@ -15,8 +15,9 @@ import trio
 from ops.metrics import DEFAULT_GROUP
 from switch.authorization.advice_flow import AdviceFlow
 from switch.authorization.answers import encode_answer, financial_fields
+from switch.authorization.before_batch import pin_format_fits
 from switch.authorization.context import AuthContext
-from switch.authorization.financial import FinancialFlow, pin_format_fits
+from switch.authorization.financial import FinancialFlow
 from switch.authorization.outcomes import Decline, Outcome, response_code
 from switch.authorization.request import FinancialRequest, parse_request
 from switch.authorization.security import KeyBook, TerminalKeys, verify_request_mac

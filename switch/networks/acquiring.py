@@ -34,7 +34,6 @@ from switch.authorization.security import TerminalKeys
 from switch.db.runtime import Database, DatabaseUnavailable
 from switch.hsm import Hsm
 from switch.hsm.errors import HsmError, PinVerificationFailed
-from switch.hsm.verification_data import PinVerificationData
 from switch.networks import stand_in, store_forward, transactions
 from switch.networks.base import (
     AdviceKind,
@@ -106,17 +105,6 @@ def network_rrn(transaction_id: int) -> str:
     return f"{transaction_id % 10**12:012d}"
 
 
-def _pvv_of(discretionary: str | None) -> tuple[str, str] | None:
-    """(PVKI, PVV) from track 2 after the expiry: service code (3), PVKI (1), PVV (4).
-
-    PVKI 0 means the card carries no PVV (Visa's convention: key indexes are 1-6)."""
-    if discretionary is None or len(discretionary) < 8 or not discretionary[:8].isdigit():
-        return None
-    if not "1" <= discretionary[3] <= "6":
-        return None
-    return discretionary[3], discretionary[4:8]
-
-
 def stand_in_authorization_id(transaction_id: int) -> str:
     """Field 38 of a stand-in approval: ``S`` + 5 digits (never a network's own id form)."""
     return f"S{transaction_id % 100_000:05d}"
@@ -170,7 +158,7 @@ class NetworkAcquirer:
         # POS entry mode (field 22) when the request type carries it: key-entered PANs never
         # stand in.
         entry_mode: str | None = getattr(request, "entry_mode", None)
-        pvv = _pvv_of(getattr(request, "track2_discretionary", None))
+        pvv = stand_in.pvv_of(getattr(request, "track2_discretionary", None))
         try:
             answer = await self._ask(registered, auth)
         except NetworkSignedOff:
@@ -309,7 +297,11 @@ class NetworkAcquirer:
             await self._enqueue(registered.name, auth.transaction_id, AdviceKind.REVERSAL,
                                 auth.amount_minor, reason_code="68")
             return NetworkDecision(Outcome.UNAVAILABLE)
-        pin = await self._stand_in_pin(registered, auth, pvv)
+        settings = registered.settings
+        pin = await stand_in.verify_pin(
+            self._hsm, zpk=settings.zpk, pvk=settings.stand_in_pvk, pan=auth.pan,
+            pin_block=auth.pin_block, pin_block_format=auth.pin_block_format, pvv=pvv,
+        )
         if pin == "wrong":
             log.info("stand-in: wrong PIN", extra={
                 "reason": f"{registered.name} {mask_pan(auth.pan)}"})
@@ -333,33 +325,6 @@ class NetworkAcquirer:
                             auth.amount_minor)
         effect = _effect(registered, auth) | {"stand_in": True}
         return NetworkDecision(Outcome.APPROVED, Approval(extra={"38": auth_id}, effect=effect))
-
-    async def _stand_in_pin(
-        self, registered: RegisteredNetwork, auth: NetworkAuthorization,
-        pvv: tuple[str, str] | None,
-    ) -> str:
-        """``verified`` / ``wrong`` with the network's PVK and the card's PVV, else ``unverified``.
-
-        The PIN block is the one translated to the network's zone PIN key; it is checked in the
-        HSM against the Visa PVV (PVKI + PVV) of track 2's discretionary data.
-        """
-        settings = registered.settings
-        if auth.pin_block is None or settings.stand_in_pvk is None or settings.zpk is None:
-            return "unverified"
-        if pvv is None:
-            return "unverified"
-        pvki, value = pvv
-        try:
-            await self._hsm.verify_pin(
-                tpk=settings.zpk, pin_block=auth.pin_block, pan=auth.pan,
-                verification=PinVerificationData("visa_pvv", settings.stand_in_pvk, value, pvki),
-                pin_block_format=auth.pin_block_format,
-            )
-        except PinVerificationFailed:
-            return "wrong"
-        except HsmError:
-            return "unverified"  # a key that cannot do this: never approve unverified
-        return "verified"
 
     async def _stand_in_refusal(
         self, registered: RegisteredNetwork, auth: NetworkAuthorization, entry_mode: str | None,

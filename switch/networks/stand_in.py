@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from switch.authorization.transactions import Kind, parse_processing_code
+from switch.hsm import Hsm
+from switch.hsm.errors import HsmError, PinVerificationFailed
+from switch.hsm.verification_data import PinVerificationData
 
 KEY_ENTERED_MODES: Final = frozenset({"01"})  # ISO 8583 field 22 positions 1-2: manual
 
@@ -81,3 +84,39 @@ def _expiry_valid(expiry: str | None, today: dt.date) -> bool:
     if not 1 <= month <= 12:
         return False
     return (2000 + int(expiry[:2]), month) >= (today.year, today.month)
+
+
+def pvv_of(discretionary: str | None) -> tuple[str, str] | None:
+    """(PVKI, PVV) from track 2 after the expiry: service code (3), PVKI (1), PVV (4).
+
+    PVKI 0 means the card carries no PVV (Visa's convention: key indexes are 1-6)."""
+    if discretionary is None or len(discretionary) < 8 or not discretionary[:8].isdigit():
+        return None
+    if not "1" <= discretionary[3] <= "6":
+        return None
+    return discretionary[3], discretionary[4:8]
+
+
+async def verify_pin(
+    hsm: Hsm, *, zpk: str | None, pvk: str | None, pan: str, pin_block: str | None,
+    pin_block_format: int, pvv: tuple[str, str] | None,
+) -> str:
+    """``verified`` / ``wrong`` with the network's PVK and the card's PVV, else ``unverified``.
+
+    The PIN block is the one translated to the network's zone PIN key; it is checked in the
+    HSM against the Visa PVV (PVKI + PVV) of track 2's discretionary data.
+    """
+    if pin_block is None or pvk is None or zpk is None or pvv is None:
+        return "unverified"
+    pvki, value = pvv
+    try:
+        await hsm.verify_pin(
+            tpk=zpk, pin_block=pin_block, pan=pan,
+            verification=PinVerificationData("visa_pvv", pvk, value, pvki),
+            pin_block_format=pin_block_format,
+        )
+    except PinVerificationFailed:
+        return "wrong"
+    except HsmError:
+        return "unverified"  # a key that cannot do this: never approve unverified
+    return "verified"
