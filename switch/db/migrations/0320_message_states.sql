@@ -91,7 +91,7 @@ BEGIN
         RAISE EXCEPTION 'auth: % is not allowed in state %', p_event, p_from USING ERRCODE = 'AU001';
     END IF;
     UPDATE auth_messages
-       SET state = v_to, commit_seq = nextval('auth_commit_seq'),
+       SET state = v_to,
            reversed_by = coalesce(p_reversed_by, reversed_by),
            effect = CASE WHEN p_reversed_by IS NULL THEN effect
                          ELSE coalesce(effect, '{}'::jsonb)
@@ -132,6 +132,7 @@ DECLARE
     v_chip boolean[] := array_fill(false, ARRAY[n]);
     v_claimed boolean[] := array_fill(false, ARRAY[n]);
     v_prior jsonb[] := array_fill(NULL::jsonb, ARRAY[n]);  -- a PIN change's old PIN data
+    v_seq bigint[] := array_fill(NULL::bigint, ARRAY[n]);   -- commit order, see step 10
     v_written integer;
     c_ids bigint[]; c_status text[]; c_expiry text[]; c_tries integer[]; c_version integer[];
     c_acct text[]; c_dirty boolean[];
@@ -325,6 +326,7 @@ BEGIN
             END IF;
         END IF;
         v_code[i] := v_code_i;
+        v_seq[i] := nextval('auth_commit_seq');
         -- The cryptogram passed and its ATC was recorded just above (the chain went past the
         -- chip step): the 0210 carries an ARPC whatever its field 39 (section 11).
         v_chip[i] := p_chips[i] = 'passed' AND EXISTS (
@@ -415,13 +417,13 @@ BEGIN
     END LOOP;
 
     -- 10. The decisions, one statement, each a compare-and-set from 'claimed' (the row this
-    --     batch inserted); stale claims are given back (nothing was decided). commit_seq is
-    --     taken while every lock of the batch is held, so it orders conflicting messages as
-    --     they committed.
+    --     batch inserted); stale claims are given back (nothing was decided). commit_seq was
+    --     taken in step 5, in decision order, while the card's and account's locks were held,
+    --     so it orders conflicting messages as they committed.
     UPDATE auth_messages m
        SET state = auth_next_state('claimed', CASE WHEN u.code = '00' THEN 'approve'
                                                    ELSE 'decline' END),
-           prior_pin = u.prior, commit_seq = nextval('auth_commit_seq'),
+           prior_pin = u.prior, commit_seq = u.seq,
            response_code = u.code, hold_id = u.hold, ledger_balance = u.lbal,
            available_balance = u.avail, currency = u.cur, info = u.info, answered_at = now(),
            chip_passed = u.chip,
@@ -429,8 +431,8 @@ BEGIN
                         jsonb_build_object('kind', m.kind, 'hold_id', u.hold, 'amount', m.amount_minor)
                     END
       FROM unnest(v_rec, v_code, v_hold, v_lbal, v_avail, v_cur, v_info, v_claimed, v_status,
-                  v_chip, v_prior)
-           AS u (rec, code, hold, lbal, avail, cur, info, claimed, status, chip, prior)
+                  v_chip, v_prior, v_seq)
+           AS u (rec, code, hold, lbal, avail, cur, info, claimed, status, chip, prior, seq)
      WHERE u.claimed AND u.status = 'new' AND m.id = u.rec AND m.state = 'claimed';
     GET DIAGNOSTICS v_written = ROW_COUNT;
     IF v_written <> (SELECT count(*) FROM unnest(v_claimed, v_status) AS u (c, s)
@@ -545,6 +547,7 @@ DECLARE
     v_note jsonb[] := array_fill(NULL::jsonb, ARRAY[n]);
     v_claimed boolean[] := array_fill(false, ARRAY[n]);
     v_orig bigint[] := array_fill(NULL::bigint, ARRAY[n]);
+    v_seq bigint[] := array_fill(NULL::bigint, ARRAY[n]);  -- the order effects were applied
     v_holds bigint[];
     o auth_messages;
     r record;
@@ -680,6 +683,7 @@ BEGIN
     FOR i IN 1 .. n LOOP
         CONTINUE WHEN NOT v_claimed[i] OR v_status[i] <> 'new';
         v_code[i] := '00';
+        v_seq[i] := nextval('auth_commit_seq');
         IF v_orig[i] IS NOT NULL THEN
             v_note[i] := auth_apply_advice(i, p_classes[i], p_stans[i], p_amounts[i],
                                            p_actuals[i], v_orig[i]);
@@ -688,8 +692,8 @@ BEGIN
 
     UPDATE auth_messages m
        SET state = auth_next_state(m.state, 'record'), response_code = '00', effect = u.note,
-           answered_at = now(), commit_seq = nextval('auth_commit_seq')
-      FROM unnest(v_rec, v_note, v_claimed, v_status) AS u (rec, note, claimed, status)
+           answered_at = now(), commit_seq = u.seq
+      FROM unnest(v_rec, v_note, v_claimed, v_status, v_seq) AS u (rec, note, claimed, status, seq)
      WHERE u.claimed AND u.status = 'new' AND m.id = u.rec AND m.state = 'claimed';
     DELETE FROM auth_messages m
      USING unnest(v_rec, v_claimed, v_status) AS u (rec, claimed, status)
@@ -767,6 +771,7 @@ BEGIN
             END IF;
             PERFORM auth_move(o.id, o.state, 'void');
             UPDATE auth_messages SET response_code = '91', answered_at = now(),
+                                     commit_seq = nextval('auth_commit_seq'),
                                      effect = CASE WHEN effect IS NULL THEN NULL
                                                    ELSE effect || '{"voided": true}'::jsonb END
              WHERE id = o.id;
