@@ -73,9 +73,12 @@ async def test_a_void_records_91_and_releases_the_hold_in_one_call(pg_dsn: str) 
         assert await switch.balance("ACC1") == (1_370_000, 1_370_000, 0)
 
 
-async def test_a_ledger_idempotency_conflict_is_answered_94_not_96(pg_dsn: str) -> None:
-    """The ledger key of a 0200 already used with other content (e.g. records purged on one
-    side only) is a duplicate transmission (spec 5.5: 94), recorded, never a 96."""
+async def test_the_message_key_is_the_only_idempotency_key(pg_dsn: str) -> None:
+    """Engine v3's minimal write set: an approved withdrawal writes no second idempotency
+    record in the ledger (its message key already makes the hold happen once), so a ledger key
+    left with other content (records purged on one side only, the v2 failure that was
+    answered 96, then 94) cannot decline the request; a repeat still gets the original answer
+    and places nothing twice."""
     async with running_switch(pg_dsn) as switch:
         atm = await switch.atm("ATM001")
         fields = atm.request_fields(CARD_MAIN, "010000", 100_000)
@@ -85,9 +88,11 @@ async def test_a_ledger_idempotency_conflict_is_answered_94_not_96(pg_dsn: str) 
             " VALUES ($1, 'hold', 'hold:other-content', 'approved')", key,
         )
         response = await atm.send("0200", fields)
-        assert response.fields["39"] == "94"
-        assert (await _decision(switch.db, fields["11"]))["response_code"] == "94"
-        assert await switch.balance("ACC1") == (1_370_000, 1_370_000, 0)
+        assert response.fields["39"] == "00"
+        assert dict((await atm.send("0200", fields)).fields) == dict(response.fields)
+        assert await switch.db.fetchval("SELECT count(*) FROM ledger_idempotency") == 1
+        assert await switch.db.fetchval("SELECT count(*) FROM ledger_holds") == 1
+        assert await switch.balance("ACC1") == (1_370_000, 1_270_000, 100_000)
 
 
 async def test_late_completion_after_presumed_capture_posts_the_difference(pg_dsn: str) -> None:

@@ -31,14 +31,15 @@ async def hold_row_lock(
     db: Any, statement: str, *args: Any, seconds: float,
     task_status: Any = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run ``statement`` (a ``SELECT ... FOR UPDATE``) in a transaction kept open for
-    ``seconds``: PostgreSQL itself is slow for whoever needs those rows."""
+    """Run ``statement`` (``SELECT ... FOR UPDATE``s separated by ``;``) in a transaction kept
+    open for ``seconds``: PostgreSQL itself is slow for whoever needs those rows."""
     locked = trio.Event()
     token = trio.lowlevel.current_trio_token()
 
     async def hold(connection: Any) -> None:
         async with connection.transaction():
-            await connection.execute(statement, *args)
+            for one in statement.split(";"):
+                await connection.execute(one, *args)
             token.run_sync_soon(locked.set)
             await asyncio.sleep(seconds)
 
@@ -48,8 +49,11 @@ async def hold_row_lock(
         task_status.started()
 
 
+# The original's row and its key (whoever reads or writes a 0200 key takes the key's lock).
 ORIGINAL_ROW = (
-    "SELECT 1 FROM auth_messages WHERE message_class = '0200' AND stan = $1 FOR UPDATE"
+    "SELECT 1 FROM auth_messages WHERE message_class = '0200' AND stan = $1 FOR UPDATE;"
+    " SELECT auth_key_locks(ARRAY[terminal_id], ARRAY[stan], ARRAY[transmission_dt],"
+    " ARRAY[acquirer_id]) FROM auth_messages WHERE message_class = '0200' AND stan = $1"
 )
 
 

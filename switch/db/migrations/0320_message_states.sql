@@ -6,9 +6,9 @@
 -- decision taken from a copy read earlier, so a stale snapshot cannot apply it.
 --
 -- Lock order, for every function here and for both batch classes:
---   advice keys (sorted) -> 0200 keys (sorted, taken in ONE statement each: inserted, or
---   locked with ON CONFLICT DO UPDATE ... WHERE false) -> cards (by id) -> holds (by id) ->
---   customer accounts (by id) -> daily counters (by counter, day).
+--   advice keys (sorted) -> 0200 keys (sorted, one statement: auth_key_locks, advisory locks
+--   on the keys' hashes; then their rows) -> cards (by id) -> holds (by id) -> customer
+--   accounts (by id) -> daily counters (by counter, day).
 -- The 0200 batch takes no advice key, so the order is the same for everyone and no two
 -- batches can deadlock; the switch still retries 40P01 / 40001 (batches.py).
 
@@ -103,6 +103,27 @@ BEGIN
     RETURN v_to;
 END $$;
 
+-- The lock of a 0200 key: a transaction-scoped advisory lock on the key's hash, taken in key
+-- order by everyone who creates or changes a 0200 row (the 0200 batch, the advice batch for
+-- originals and markers, auth_void, the card-network path's claim). A hash collision only
+-- makes two keys wait for each other, never a wrong answer.
+CREATE OR REPLACE FUNCTION auth_key_lock_id(p_terminal text, p_stan text, p_tdt text,
+                                            p_acq text) RETURNS bigint
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT hashtextextended(p_terminal || ':' || p_stan || ':' || p_tdt || ':' || p_acq, 8583)
+$$;
+
+CREATE OR REPLACE FUNCTION auth_key_locks(p_terminals text[], p_stans text[], p_tdts text[],
+                                          p_acqs text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(l.id)
+       FROM (SELECT DISTINCT auth_key_lock_id(t.term, t.stan, t.tdt, t.acq) AS id,
+                    t.term, t.stan, t.tdt, t.acq
+               FROM unnest(p_terminals, p_stans, p_tdts, p_acqs) AS t (term, stan, tdt, acq)) AS l
+      ORDER BY l.term, l.stan, l.tdt, l.acq;
+END $$;
+
 -- auth_financial_batch: every 0200 of a batch in one transaction (see migration 0311 for the
 -- parameters). v3: keys taken in one pass; a repeat never changes the decision; every
 -- decision is a compare-and-set from 'claimed'; a PIN change keeps its prior PIN data.
@@ -133,7 +154,6 @@ DECLARE
     v_claimed boolean[] := array_fill(false, ARRAY[n]);
     v_prior jsonb[] := array_fill(NULL::jsonb, ARRAY[n]);  -- a PIN change's old PIN data
     v_seq bigint[] := array_fill(NULL::bigint, ARRAY[n]);   -- commit order, see step 10
-    v_written integer;
     c_ids bigint[]; c_status text[]; c_expiry text[]; c_tries integer[]; c_version integer[];
     c_acct text[]; c_dirty boolean[];
     a_ids text[]; a_status text[]; a_cur text[]; a_kind text[]; a_name text[];
@@ -145,47 +165,24 @@ DECLARE
     v_code_i text;
     v_balance bigint; v_available bigint;
 BEGIN
-    -- 1. Claim every key at once. A key another transaction is inserting makes this wait on
-    --    the index until it commits (then it is a repeat) or aborts (then it is ours).
-    FOR r IN
-        WITH ins AS (
-            INSERT INTO auth_messages AS m (message_class, terminal_id, stan, transmission_dt,
-                                            acquirer_id, fingerprint, processing_code,
-                                            amount_minor, state, token, card_id, kind, rrn)
-            SELECT '0200', t.term, t.stan, t.tdt, t.acq, t.fp, t.pc, t.amt, 'claimed', t.tok,
-                   t.card, t.kind, t.rrn
-              FROM unnest(p_terminals, p_stans, p_tdts, p_acqs, p_fps, p_pcs, p_amounts,
-                          p_tokens, p_cards, p_kinds, p_rrns) WITH ORDINALITY
-                   AS t (term, stan, tdt, acq, fp, pc, amt, tok, card, kind, rrn, idx)
-             ORDER BY t.idx
-            -- DO UPDATE ... WHERE false updates nothing but locks an existing row, so every
-            -- key of the batch is taken (inserted or locked) in one pass, in key order: the
-            -- advice batch takes 0200 keys the same way, so the two cannot deadlock.
-            ON CONFLICT (message_class, terminal_id, stan, transmission_dt, acquirer_id)
-               DO UPDATE SET token = m.token WHERE false
-            RETURNING m.id, m.terminal_id, m.stan, m.transmission_dt, m.acquirer_id, m.created_at)
-        SELECT t.idx::integer AS idx, ins.id, ins.created_at
-          FROM ins JOIN unnest(p_terminals, p_stans, p_tdts, p_acqs) WITH ORDINALITY
-                        AS t (term, stan, tdt, acq, idx)
-            ON ins.terminal_id = t.term AND ins.stan = t.stan
-           AND ins.transmission_dt = t.tdt AND ins.acquirer_id = t.acq
-    LOOP
-        v_claimed[r.idx] := true;
-        v_rec[r.idx] := r.id;
-        v_created[r.idx] := r.created_at;
-    END LOOP;
+    -- 1. Take every key of the batch at once, in key order (auth_key_locks): whoever creates
+    --    a 0200 key takes its lock first, so after this no one else can create these keys or
+    --    act on their rows until this transaction ends. Nothing is written for the claim: the
+    --    row is inserted once, decided, in step 10 (no insert-then-update).
+    PERFORM auth_key_locks(p_terminals, p_stans, p_tdts, p_acqs);
 
     -- 2. Keys already answered: the stored decision again (spec 5.5), 94 for other content.
     --    A repeat never changes the decision; it only notes that a decision was handed out
     --    again, so the first attempt can no longer void it (auth_void).
+    v_claimed := array_fill(true, ARRAY[n]);
     FOR r IN
         SELECT t.idx::integer AS idx, m.*
           FROM unnest(p_terminals, p_stans, p_tdts, p_acqs) WITH ORDINALITY
                AS t (term, stan, tdt, acq, idx)
           JOIN auth_messages m ON m.message_class = '0200' AND m.terminal_id = t.term
            AND m.stan = t.stan AND m.transmission_dt = t.tdt AND m.acquirer_id = t.acq
-         WHERE NOT v_claimed[t.idx]
     LOOP
+        v_claimed[r.idx] := false;
         v_rec[r.idx] := r.id;
         v_created[r.idx] := r.created_at;
         IF r.fingerprint <> p_fps[r.idx] THEN
@@ -207,12 +204,6 @@ BEGIN
             END IF;
         END IF;
     END LOOP;
-    FOR i IN 1 .. n LOOP
-        IF NOT v_claimed[i] AND v_rec[i] IS NULL THEN
-            v_status[i] := 'stale';  -- purged between the two statements: submit again
-        END IF;
-    END LOOP;
-
     -- 3. The cards of the new requests, locked in id order.
     SELECT coalesce(array_agg(s.card_id), '{}'), array_agg(s.status), array_agg(s.expiry::text),
            array_agg(s.pin_tries), array_agg(s.version), array_agg(s.account_id)
@@ -338,7 +329,7 @@ BEGIN
     IF cardinality(h_idx) > 0 THEN
         FOR lr IN SELECT * FROM ledger_hold_batch(
                 ARRAY(SELECT p_ledger_keys[x] FROM unnest(h_idx) WITH ORDINALITY u (x, o) ORDER BY o),
-                ARRAY(SELECT p_ledger_fps[x] FROM unnest(h_idx) WITH ORDINALITY u (x, o) ORDER BY o),
+                NULL::text[],  -- no ledger idempotency record: the message key is it (0106)
                 ARRAY(SELECT v_acct[x] FROM unnest(h_idx) WITH ORDINALITY u (x, o) ORDER BY o),
                 ARRAY(SELECT NULL::text FROM unnest(h_idx) WITH ORDINALITY u (x, o) ORDER BY o),
                 ARRAY(SELECT p_amounts[x] FROM unnest(h_idx) WITH ORDINALITY u (x, o) ORDER BY o),
@@ -370,7 +361,7 @@ BEGIN
     IF cardinality(t_idx) > 0 THEN
         FOR lr IN SELECT * FROM ledger_transfer_batch(
                 ARRAY(SELECT p_ledger_keys[x] FROM unnest(t_idx) WITH ORDINALITY u (x, o) ORDER BY o),
-                ARRAY(SELECT p_ledger_fps[x] FROM unnest(t_idx) WITH ORDINALITY u (x, o) ORDER BY o),
+                NULL::text[],
                 ARRAY(SELECT v_acct[x] FROM unnest(t_idx) WITH ORDINALITY u (x, o) ORDER BY o),
                 ARRAY(SELECT p_tos[x] FROM unnest(t_idx) WITH ORDINALITY u (x, o) ORDER BY o),
                 ARRAY(SELECT p_amounts[x] FROM unnest(t_idx) WITH ORDINALITY u (x, o) ORDER BY o),
@@ -416,33 +407,49 @@ BEGIN
         v_cur[i] := p_currencies[i];
     END LOOP;
 
-    -- 10. The decisions, one statement, each a compare-and-set from 'claimed' (the row this
-    --     batch inserted); stale claims are given back (nothing was decided). commit_seq was
-    --     taken in step 5, in decision order, while the card's and account's locks were held,
-    --     so it orders conflicting messages as they committed.
-    UPDATE auth_messages m
-       SET state = auth_next_state('claimed', CASE WHEN u.code = '00' THEN 'approve'
+    -- 10. The decisions, one INSERT: each new key's row is written once, already decided
+    --     (the state machine's claimed -> approved | declined, taken in one step). commit_seq
+    --     was taken in step 5, in decision order, while the card's and account's locks were
+    --     held, so it orders conflicting messages as they committed. A row that appears under
+    --     a key this batch holds the lock of is a broken invariant (a writer that skipped
+    --     auth_key_locks).
+    FOR r IN
+        WITH ins AS (
+            INSERT INTO auth_messages AS m (
+                message_class, terminal_id, stan, transmission_dt, acquirer_id, fingerprint,
+                processing_code, amount_minor, state, token, card_id, kind, rrn, response_code,
+                hold_id, ledger_balance, available_balance, currency, info, answered_at,
+                chip_passed, prior_pin, commit_seq, effect)
+            SELECT '0200', p_terminals[u.i], p_stans[u.i], p_tdts[u.i], p_acqs[u.i], p_fps[u.i],
+                   p_pcs[u.i], p_amounts[u.i],
+                   auth_next_state('claimed', CASE WHEN v_code[u.i] = '00' THEN 'approve'
                                                    ELSE 'decline' END),
-           prior_pin = u.prior, commit_seq = u.seq,
-           response_code = u.code, hold_id = u.hold, ledger_balance = u.lbal,
-           available_balance = u.avail, currency = u.cur, info = u.info, answered_at = now(),
-           chip_passed = u.chip,
-           effect = CASE WHEN u.hold IS NOT NULL THEN
-                        jsonb_build_object('kind', m.kind, 'hold_id', u.hold, 'amount', m.amount_minor)
-                    END
-      FROM unnest(v_rec, v_code, v_hold, v_lbal, v_avail, v_cur, v_info, v_claimed, v_status,
-                  v_chip, v_prior, v_seq)
-           AS u (rec, code, hold, lbal, avail, cur, info, claimed, status, chip, prior, seq)
-     WHERE u.claimed AND u.status = 'new' AND m.id = u.rec AND m.state = 'claimed';
-    GET DIAGNOSTICS v_written = ROW_COUNT;
-    IF v_written <> (SELECT count(*) FROM unnest(v_claimed, v_status) AS u (c, s)
-                      WHERE u.c AND u.s = 'new') THEN
-        RAISE EXCEPTION 'auth: a claimed 0200 left its state before its decision'
+                   p_tokens[u.i], p_cards[u.i], p_kinds[u.i], p_rrns[u.i], v_code[u.i],
+                   v_hold[u.i], v_lbal[u.i], v_avail[u.i], v_cur[u.i], v_info[u.i], now(),
+                   v_chip[u.i], v_prior[u.i], v_seq[u.i],
+                   CASE WHEN v_hold[u.i] IS NOT NULL THEN
+                       jsonb_build_object('kind', p_kinds[u.i], 'hold_id', v_hold[u.i],
+                                          'amount', p_amounts[u.i]) END
+              FROM generate_subscripts(p_terminals, 1) AS u (i)
+             WHERE v_claimed[u.i] AND v_status[u.i] = 'new'
+             ORDER BY u.i
+            ON CONFLICT DO NOTHING
+            RETURNING m.id, m.terminal_id, m.stan, m.transmission_dt, m.acquirer_id,
+                      m.created_at)
+        SELECT t.idx::integer AS idx, ins.id, ins.created_at
+          FROM ins JOIN unnest(p_terminals, p_stans, p_tdts, p_acqs) WITH ORDINALITY
+                        AS t (term, stan, tdt, acq, idx)
+            ON ins.terminal_id = t.term AND ins.stan = t.stan
+           AND ins.transmission_dt = t.tdt AND ins.acquirer_id = t.acq
+    LOOP
+        v_rec[r.idx] := r.id;
+        v_created[r.idx] := r.created_at;
+    END LOOP;
+    IF EXISTS (SELECT 1 FROM generate_subscripts(p_terminals, 1) AS u (i)
+                WHERE v_claimed[u.i] AND v_status[u.i] = 'new' AND v_rec[u.i] IS NULL) THEN
+        RAISE EXCEPTION 'auth: a 0200 key was created under another batch''s lock'
             USING ERRCODE = 'AU001';
     END IF;
-    DELETE FROM auth_messages m
-     USING unnest(v_rec, v_claimed, v_status) AS u (rec, claimed, status)
-     WHERE u.claimed AND u.status = 'stale' AND m.id = u.rec AND m.state = 'claimed';
 
     RETURN QUERY
         SELECT u.idx::integer, u.status, u.code, u.rec, u.created, p_cards[u.idx], u.hold, u.lbal,
@@ -531,6 +538,124 @@ BEGIN
     RETURN v_note;
 END $$;
 
+-- Completions and reversals of approved originals whose holds are open, all at once: one
+-- statement per table (entries, legs, accounts, counters, holds, messages), the same effect
+-- as ledger_capture_one / ledger_release_one and auth_move run for each in turn. The caller
+-- holds every lock (originals, holds, accounts, counters) and has checked that each original
+-- is named once, is 'approved' and has an open hold. Returns each advice's note.
+CREATE OR REPLACE FUNCTION auth_settle_open_holds(
+    p_items integer[], p_originals bigint[], p_classes text[], p_stans text[],
+    p_amounts bigint[], p_actuals bigint[]
+) RETURNS TABLE (out_idx integer, out_note jsonb) LANGUAGE plpgsql AS $$
+DECLARE
+    s_idx integer[]; s_msg bigint[]; s_hold bigint[]; s_acct text[]; s_cp text[];
+    s_sign bigint[]; s_amount bigint[]; s_kept bigint[]; s_counted boolean[];
+    s_counter text[]; s_day date[]; s_descr text[]; s_class text[]; s_stan text[];
+    e_hold bigint[]; e_id bigint[];
+    v_moved integer;
+BEGIN
+    SELECT array_agg(x.i ORDER BY x.hold_id), array_agg(x.mid ORDER BY x.hold_id),
+           array_agg(x.hold_id ORDER BY x.hold_id), array_agg(x.account_id ORDER BY x.hold_id),
+           array_agg(x.counterparty_id ORDER BY x.hold_id), array_agg(x.sign ORDER BY x.hold_id),
+           array_agg(x.amount ORDER BY x.hold_id), array_agg(x.kept ORDER BY x.hold_id),
+           array_agg(x.counted ORDER BY x.hold_id), array_agg(x.counter_id ORDER BY x.hold_id),
+           array_agg(x.counter_day ORDER BY x.hold_id), array_agg(x.descr ORDER BY x.hold_id),
+           array_agg(x.cls ORDER BY x.hold_id), array_agg(x.stan ORDER BY x.hold_id)
+      INTO s_idx, s_msg, s_hold, s_acct, s_cp, s_sign, s_amount, s_kept, s_counted, s_counter,
+           s_day, s_descr, s_class, s_stan
+      FROM (SELECT t.i, m.id AS mid, h.hold_id, h.account_id, h.counterparty_id,
+                   CASE WHEN h.direction = 'debit' THEN -1 ELSE 1 END AS sign, h.amount,
+                   least(CASE WHEN p_classes[t.i] = '0220' THEN p_amounts[t.i]
+                              ELSE coalesce(p_actuals[t.i], 0) END, h.amount) AS kept,
+                   h.counted, h.counter_id, h.counter_day,
+                   coalesce(h.description, CASE WHEN h.direction = 'debit'
+                                                THEN 'ATM WITHDRAWAL' ELSE 'ATM DEPOSIT' END)
+                       AS descr,
+                   p_classes[t.i] AS cls, p_stans[t.i] AS stan
+              FROM unnest(p_items) AS t (i)
+              JOIN auth_messages m ON m.id = p_originals[t.i]
+              JOIN ledger_holds h ON h.hold_id = m.hold_id) AS x;
+
+    -- The captured part is posted: one entry and two balanced legs per hold.
+    WITH e AS (
+        INSERT INTO ledger_entries (kind, hold_id, reconciliation)
+        SELECT 'capture', u.h, false FROM unnest(s_hold, s_kept) AS u (h, k)
+         WHERE u.k > 0 ORDER BY u.h
+        RETURNING entry_id, hold_id)
+    SELECT coalesce(array_agg(e.hold_id), '{}'), coalesce(array_agg(e.entry_id), '{}')
+      INTO e_hold, e_id FROM e;
+    INSERT INTO ledger_legs (entry_id, account_id, amount, description)
+    SELECT x.id, leg.account_id, leg.amount, leg.descr
+      FROM unnest(e_hold, e_id) AS x (h, id)
+      JOIN unnest(s_hold, s_acct, s_cp, s_sign, s_kept, s_descr)
+           AS u (h, acct, cp, sign, kept, descr) ON u.h = x.h
+     CROSS JOIN LATERAL (VALUES (u.acct, u.sign * u.kept, u.descr),
+                                (u.cp, -u.sign * u.kept, u.descr)) AS leg (account_id, amount, descr);
+
+    -- Customer balances (both sides of each entry) and what the holds no longer reserve.
+    UPDATE ledger_accounts a
+       SET balance = a.balance + x.posted, held = a.held - x.held,
+           pending_credit = a.pending_credit - x.pending
+      FROM (SELECT account_id, sum(posted) AS posted, sum(held) AS held,
+                   sum(pending) AS pending
+              FROM (SELECT u.acct AS account_id, u.sign * u.kept AS posted,
+                           CASE WHEN u.sign = -1 THEN u.amount ELSE 0 END AS held,
+                           CASE WHEN u.sign = 1 THEN u.amount ELSE 0 END AS pending
+                      FROM unnest(s_acct, s_sign, s_amount, s_kept) AS u (acct, sign, amount, kept)
+                    UNION ALL
+                    SELECT u.cp, -u.sign * u.kept, 0, 0
+                      FROM unnest(s_cp, s_sign, s_kept) AS u (cp, sign, kept)
+                     WHERE u.kept > 0) AS legs
+             GROUP BY account_id) AS x
+     WHERE a.account_id = x.account_id AND a.kind = 'customer';
+
+    -- Daily counters keep only what was dispensed (spec 6); a hold that kept nothing no longer
+    -- counts at all.
+    UPDATE ledger_daily_counters c
+       SET amount = c.amount - x.released, count = c.count - x.dropped
+      FROM (SELECT u.cid, u.d, sum(u.amount - u.kept) AS released,
+                   count(*) FILTER (WHERE u.kept = 0) AS dropped
+              FROM unnest(s_counter, s_day, s_amount, s_kept, s_counted)
+                   AS u (cid, d, amount, kept, counted)
+             WHERE u.counted GROUP BY u.cid, u.d) AS x
+     WHERE c.counter_id = x.cid AND c.day = x.d;
+
+    UPDATE ledger_holds h
+       SET state = CASE WHEN u.kept > 0 THEN 'captured' ELSE 'released' END,
+           captured_amount = u.kept,
+           counted_amount = CASE WHEN h.counted THEN u.kept ELSE h.counted_amount END,
+           counted = h.counted AND u.kept > 0, resolved_at = now()
+      FROM unnest(s_hold, s_kept) AS u (h, kept)
+     WHERE h.hold_id = u.h AND h.state = 'open';
+    GET DIAGNOSTICS v_moved = ROW_COUNT;
+    IF v_moved <> cardinality(s_hold) THEN
+        RAISE EXCEPTION 'auth: a hold left open before its advice' USING ERRCODE = 'AU001';
+    END IF;
+
+    -- Each original's transition, a compare-and-set from 'approved'.
+    UPDATE auth_messages m
+       SET state = auth_next_state('approved', CASE
+                       WHEN u.cls = '0220' THEN 'complete'
+                       WHEN u.kept > 0 THEN 'reverse_partial' ELSE 'reverse_full' END),
+           reversed_by = CASE WHEN u.cls = '0420' THEN u.stan ELSE m.reversed_by END,
+           effect = CASE WHEN u.cls = '0420'
+                         THEN coalesce(m.effect, '{}'::jsonb)
+                              || jsonb_build_object('reversed_by', u.stan)
+                         ELSE m.effect END
+      FROM unnest(s_msg, s_class, s_kept, s_stan) AS u (mid, cls, kept, stan)
+     WHERE m.id = u.mid AND m.state = 'approved';
+    GET DIAGNOSTICS v_moved = ROW_COUNT;
+    IF v_moved <> cardinality(s_msg) THEN
+        RAISE EXCEPTION 'auth: an original left approved before its advice' USING ERRCODE = 'AU001';
+    END IF;
+
+    RETURN QUERY
+        SELECT u.i, jsonb_build_object(
+                   'result', CASE WHEN u.kept > 0 THEN 'captured' ELSE 'released' END,
+                   CASE WHEN u.cls = '0220' THEN 'captured' ELSE 'kept' END, u.kept)
+          FROM unnest(s_idx, s_class, s_kept) AS u (i, cls, kept);
+END $$;
+
 CREATE OR REPLACE FUNCTION auth_advice_batch(
     p_classes text[], p_terminals text[], p_stans text[], p_tdts text[], p_acqs text[],
     p_fps text[], p_pcs text[], p_amounts bigint[], p_tokens text[], p_ostans text[],
@@ -549,6 +674,7 @@ DECLARE
     v_orig bigint[] := array_fill(NULL::bigint, ARRAY[n]);
     v_seq bigint[] := array_fill(NULL::bigint, ARRAY[n]);  -- the order effects were applied
     v_holds bigint[];
+    v_simple integer[];
     o auth_messages;
     r record;
     i integer;
@@ -607,10 +733,15 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- 3. The originals, every one taken in ONE statement in 0200-key order (the 0200 batch's
-    --    order): an existing row is locked, an unknown one gets a marker row (spec 5.4: a
+    -- 3. The originals' keys, locked in 0200-key order (the 0200 batch's order), then in ONE
+    --    statement: an existing row is locked, an unknown one gets a marker row (spec 5.4: a
     --    late original is declined 94). A 0220's unknown original reserves nothing: its
     --    marker is taken back at once.
+    PERFORM auth_key_locks(
+        ARRAY(SELECT p_terminals[k] FROM generate_subscripts(p_terminals, 1) k WHERE v_claimed[k]),
+        ARRAY(SELECT p_ostans[k] FROM generate_subscripts(p_terminals, 1) k WHERE v_claimed[k]),
+        ARRAY(SELECT p_otdts[k] FROM generate_subscripts(p_terminals, 1) k WHERE v_claimed[k]),
+        ARRAY(SELECT p_oacqs[k] FROM generate_subscripts(p_terminals, 1) k WHERE v_claimed[k]));
     FOR r IN
         WITH wanted AS (
             SELECT DISTINCT ON (t.term, t.ostan, t.otdt, t.oacq)
@@ -678,10 +809,25 @@ BEGIN
         PERFORM ledger_lock_hold_counters(v_holds);
     END IF;
 
-    -- 6. Effects, one advice after the other in the batch's order, each reading its
-    --    original as the previous one left it.
+    -- 6. The common case, set-based: an advice whose original is named by no other advice of
+    --    the batch, approved, with its hold still open (a 0220 after cash out, a 0420 after a
+    --    failed dispense). These commute with everything else in the batch (captures and
+    --    releases check no balance), so they are applied together after the others.
+    v_simple := ARRAY(
+        SELECT t.i FROM generate_subscripts(v_orig, 1) AS t (i)
+          JOIN auth_messages m ON m.id = v_orig[t.i]
+          JOIN ledger_holds h ON h.hold_id = m.hold_id
+         WHERE v_claimed[t.i] AND v_status[t.i] = 'new' AND m.state = 'approved'
+           AND h.kind = 'hold' AND h.state = 'open'
+           AND NOT EXISTS (SELECT 1 FROM generate_subscripts(v_orig, 1) AS u (j)
+                            WHERE u.j <> t.i AND v_orig[u.j] = v_orig[t.i])
+         ORDER BY t.i);
+
+    -- 7. Every other advice, one after the other in the batch's order, each reading its
+    --    original as the previous one left it (two reversals of one original: the second
+    --    finds the first one's result).
     FOR i IN 1 .. n LOOP
-        CONTINUE WHEN NOT v_claimed[i] OR v_status[i] <> 'new';
+        CONTINUE WHEN NOT v_claimed[i] OR v_status[i] <> 'new' OR i = ANY (v_simple);
         v_code[i] := '00';
         v_seq[i] := nextval('auth_commit_seq');
         IF v_orig[i] IS NOT NULL THEN
@@ -689,6 +835,16 @@ BEGIN
                                            p_actuals[i], v_orig[i]);
         END IF;
     END LOOP;
+    IF cardinality(v_simple) > 0 THEN
+        FOR r IN SELECT * FROM auth_settle_open_holds(v_simple, v_orig, p_classes, p_stans,
+                                                      p_amounts, p_actuals) LOOP
+            v_note[r.out_idx] := r.out_note;
+        END LOOP;
+        FOREACH i IN ARRAY v_simple LOOP
+            v_code[i] := '00';
+            v_seq[i] := nextval('auth_commit_seq');
+        END LOOP;
+    END IF;
 
     UPDATE auth_messages m
        SET state = auth_next_state(m.state, 'record'), response_code = '00', effect = u.note,
@@ -730,6 +886,7 @@ DECLARE
     h ledger_holds;
     lr ledger_result;
 BEGIN
+    PERFORM auth_key_locks(p_terminals, p_stans, p_tdts, p_acqs);
     FOR i IN 1 .. cardinality(p_terminals) LOOP
         INSERT INTO auth_messages AS m (message_class, terminal_id, stan, transmission_dt,
                                         acquirer_id, fingerprint, processing_code, amount_minor,
