@@ -148,6 +148,8 @@ async def benchmark(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
             await migrate(db)
 
         async def run(connection: Any) -> dict[str, Any]:
+            if args.plan_cache_mode:
+                await connection.execute(f"SET plan_cache_mode = {args.plan_cache_mode}")
             cards = await open_cards(connection, args.cards)
             # A warm-up round so plans are cached, as in a switch that has been serving.
             await measure_size(connection, cards, 8, 64, first_stan=900_000)
@@ -169,6 +171,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="messages per batch size (default 2048)")
     parser.add_argument("--cards", type=int, default=1_024)
     parser.add_argument("--dsn", help="an existing, migrated database (default: embedded)")
+    parser.add_argument("--plan-cache-mode", choices=["auto", "force_generic_plan",
+                                                      "force_custom_plan"],
+                        help="PostgreSQL's plan_cache_mode for the session (default: server's)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if min(args.sizes) < 1 or args.items < 1 or args.cards < max(args.sizes):

@@ -978,3 +978,26 @@ BEGIN
     END LOOP;
     RETURN cardinality(v_ids);
 END $$;
+
+-- Plans. Every statement of these functions looks rows up by key from arrays of the batch,
+-- so one plan (index lookups, nested loops) is right at every batch size. Left to "auto",
+-- PostgreSQL planned most statements afresh on every call (custom plans whose estimates
+-- depend on the array sizes), which was most of a one-item batch's cost: measured with
+-- track_functions over 512 one-item batches, the functions' total time fell by 40-55% with
+-- generic plans (docs/performance.md, "Engine v3"). Set per function, not per session: the
+-- rest of the switch's statements keep PostgreSQL's choice.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT p.oid::regprocedure AS signature FROM pg_proc p
+              WHERE p.proname IN ('auth_financial_batch', 'auth_advice_batch',
+                                  'auth_settle_open_holds', 'auth_apply_advice', 'auth_void',
+                                  'auth_sweep_expired', 'auth_key_locks', 'ledger_hold_batch',
+                                  'ledger_transfer_batch', 'ledger_lock_accounts',
+                                  'ledger_lock_hold_counters')
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s SET plan_cache_mode = force_generic_plan',
+                       r.signature);
+    END LOOP;
+END $$;
