@@ -320,9 +320,10 @@ BEGIN
         v_seq[i] := nextval('auth_commit_seq');
         -- The cryptogram passed and its ATC was recorded just above (the chain went past the
         -- chip step): the 0210 carries an ARPC whatever its field 39 (section 11).
-        v_chip[i] := p_chips[i] = 'passed' AND EXISTS (
-            SELECT 1 FROM card_chips WHERE card_id = p_cards[i] AND atc_accepted = p_atcs[i])
-            AND v_code_i IS DISTINCT FROM '59';
+        IF p_chips[i] = 'passed' AND v_code_i IS DISTINCT FROM '59' THEN
+            v_chip[i] := EXISTS (SELECT 1 FROM card_chips WHERE card_id = p_cards[i]
+                                                            AND atc_accepted = p_atcs[i]);
+        END IF;
     END LOOP;
 
     -- 6. Holds (withdrawals debit with the daily counter, deposits credit), one ledger call.
@@ -383,9 +384,11 @@ BEGIN
     END IF;
 
     -- 8. Try counters and blocks, one statement.
-    UPDATE cards c SET pin_tries = u.tries, status = u.status, updated_at = now()
-      FROM unnest(c_ids, c_tries, c_status, c_dirty) AS u (id, tries, status, dirty)
-     WHERE u.dirty AND c.card_id = u.id;
+    IF true = ANY (c_dirty) THEN
+        UPDATE cards c SET pin_tries = u.tries, status = u.status, updated_at = now()
+          FROM unnest(c_ids, c_tries, c_status, c_dirty) AS u (id, tries, status, dirty)
+         WHERE u.dirty AND c.card_id = u.id;
+    END IF;
 
     -- 9. Balances of approved inquiries (field 54) and the mini statement lines (48/MS).
     FOR i IN 1 .. n LOOP
