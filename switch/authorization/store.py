@@ -124,11 +124,18 @@ async def claim(
     async def work(connection: asyncpg.Connection) -> Claim | None:
         async with connection.transaction():
             await connection.execute("SET LOCAL synchronous_commit TO OFF")
+            # Every writer of a message key takes its lock first (migration 0320).
             if key.message_class == "0200":
-                # Every writer of a 0200 key takes its lock first (migration 0320).
                 await connection.execute(
                     "SELECT auth_key_locks(ARRAY[$1], ARRAY[$2], ARRAY[$3], ARRAY[$4])",
                     key.terminal_id, key.stan, key.transmission_dt, key.acquirer_id,
+                )
+            else:
+                await connection.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2 || ':' || $3"
+                    " || ':' || $4 || ':' || $5, 8583))",
+                    key.message_class, key.terminal_id, key.stan, key.transmission_dt,
+                    key.acquirer_id,
                 )
             row = await connection.fetchrow(
                 "INSERT INTO auth_messages (message_class, terminal_id, stan, transmission_dt,"

@@ -682,32 +682,16 @@ DECLARE
     r record;
     i integer;
 BEGIN
-    -- 1. Claim the advices' own keys, in advice-key order.
-    FOR r IN
-        WITH ins AS (
-            INSERT INTO auth_messages AS m (message_class, terminal_id, stan, transmission_dt,
-                                            acquirer_id, fingerprint, processing_code,
-                                            amount_minor, state, token, rrn, original_stan,
-                                            reason)
-            SELECT t.cls, t.term, t.stan, t.tdt, t.acq, t.fp, t.pc, t.amt, 'claimed', t.tok,
-                   t.rrn, t.ostan, t.reason
-              FROM unnest(p_classes, p_terminals, p_stans, p_tdts, p_acqs, p_fps, p_pcs,
-                          p_amounts, p_tokens, p_rrns, p_ostans, p_reasons) WITH ORDINALITY
-                   AS t (cls, term, stan, tdt, acq, fp, pc, amt, tok, rrn, ostan, reason, idx)
-             ORDER BY t.cls, t.term, t.stan, t.tdt, t.acq
-            ON CONFLICT DO NOTHING
-            RETURNING m.id, m.message_class, m.terminal_id, m.stan, m.transmission_dt,
-                      m.acquirer_id, m.created_at)
-        SELECT t.idx::integer AS idx, ins.id, ins.created_at
-          FROM ins JOIN unnest(p_classes, p_terminals, p_stans, p_tdts, p_acqs) WITH ORDINALITY
-                        AS t (cls, term, stan, tdt, acq, idx)
-            ON ins.message_class = t.cls AND ins.terminal_id = t.term AND ins.stan = t.stan
-           AND ins.transmission_dt = t.tdt AND ins.acquirer_id = t.acq
-    LOOP
-        v_claimed[r.idx] := true;
-        v_rec[r.idx] := r.id;
-        v_created[r.idx] := r.created_at;
-    END LOOP;
+    -- 1. The advices' own keys, locked in advice-key order (their rows are written once, at
+    --    the end, already recorded).
+    PERFORM pg_advisory_xact_lock(l.id)
+       FROM (SELECT DISTINCT hashtextextended(t.cls || ':' || t.term || ':' || t.stan || ':'
+                                              || t.tdt || ':' || t.acq, 8583) AS id,
+                    t.cls, t.term, t.stan, t.tdt, t.acq
+               FROM unnest(p_classes, p_terminals, p_stans, p_tdts, p_acqs)
+                    AS t (cls, term, stan, tdt, acq)) AS l
+      ORDER BY l.cls, l.term, l.stan, l.tdt, l.acq;
+    v_claimed := array_fill(true, ARRAY[n]);
 
     -- 2. Repeats (0221/0421 or a retransmission): answered again, no further effect.
     FOR r IN
@@ -716,8 +700,8 @@ BEGIN
                AS t (cls, term, stan, tdt, acq, idx)
           JOIN auth_messages m ON m.message_class = t.cls AND m.terminal_id = t.term
            AND m.stan = t.stan AND m.transmission_dt = t.tdt AND m.acquirer_id = t.acq
-         WHERE NOT v_claimed[t.idx]
     LOOP
+        v_claimed[r.idx] := false;
         v_rec[r.idx] := r.id;
         v_created[r.idx] := r.created_at;
         IF r.fingerprint <> p_fps[r.idx] THEN
@@ -728,11 +712,6 @@ BEGIN
         ELSE
             v_status[r.idx] := 'repeat';
             v_code[r.idx] := r.response_code;
-        END IF;
-    END LOOP;
-    FOR i IN 1 .. n LOOP
-        IF NOT v_claimed[i] AND v_rec[i] IS NULL THEN
-            v_status[i] := 'stale';
         END IF;
     END LOOP;
 
@@ -849,14 +828,39 @@ BEGIN
         END LOOP;
     END IF;
 
-    UPDATE auth_messages m
-       SET state = auth_next_state(m.state, 'record'), response_code = '00', effect = u.note,
-           answered_at = now(), commit_seq = u.seq
-      FROM unnest(v_rec, v_note, v_claimed, v_status, v_seq) AS u (rec, note, claimed, status, seq)
-     WHERE u.claimed AND u.status = 'new' AND m.id = u.rec AND m.state = 'claimed';
-    DELETE FROM auth_messages m
-     USING unnest(v_rec, v_claimed, v_status) AS u (rec, claimed, status)
-     WHERE u.claimed AND u.status <> 'new' AND m.id = u.rec AND m.state = 'claimed';
+    -- 8. The advices' rows, written once, recorded (an advice not recorded, 'pending' or
+    --    'network', leaves no row: its repeat is processed afresh).
+    FOR r IN
+        WITH ins AS (
+            INSERT INTO auth_messages AS m (message_class, terminal_id, stan, transmission_dt,
+                                            acquirer_id, fingerprint, processing_code,
+                                            amount_minor, state, token, rrn, original_stan,
+                                            reason, response_code, effect, answered_at,
+                                            commit_seq)
+            SELECT p_classes[u.i], p_terminals[u.i], p_stans[u.i], p_tdts[u.i], p_acqs[u.i],
+                   p_fps[u.i], p_pcs[u.i], p_amounts[u.i], auth_next_state('claimed', 'record'),
+                   p_tokens[u.i], p_rrns[u.i], p_ostans[u.i], p_reasons[u.i], '00', v_note[u.i],
+                   now(), v_seq[u.i]
+              FROM generate_subscripts(p_terminals, 1) AS u (i)
+             WHERE v_claimed[u.i] AND v_status[u.i] = 'new'
+             ORDER BY u.i
+            ON CONFLICT DO NOTHING
+            RETURNING m.id, m.message_class, m.terminal_id, m.stan, m.transmission_dt,
+                      m.acquirer_id, m.created_at)
+        SELECT t.idx::integer AS idx, ins.id, ins.created_at
+          FROM ins JOIN unnest(p_classes, p_terminals, p_stans, p_tdts, p_acqs) WITH ORDINALITY
+                        AS t (cls, term, stan, tdt, acq, idx)
+            ON ins.message_class = t.cls AND ins.terminal_id = t.term AND ins.stan = t.stan
+           AND ins.transmission_dt = t.tdt AND ins.acquirer_id = t.acq
+    LOOP
+        v_rec[r.idx] := r.id;
+        v_created[r.idx] := r.created_at;
+    END LOOP;
+    IF EXISTS (SELECT 1 FROM generate_subscripts(p_terminals, 1) AS u (i)
+                WHERE v_claimed[u.i] AND v_status[u.i] = 'new' AND v_rec[u.i] IS NULL) THEN
+        RAISE EXCEPTION 'auth: an advice key was created under another batch''s lock'
+            USING ERRCODE = 'AU001';
+    END IF;
 
     RETURN QUERY
         SELECT u.idx::integer, u.status, u.code, u.rec, u.created, NULL::bigint, NULL::bigint,
