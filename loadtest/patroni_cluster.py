@@ -95,6 +95,7 @@ class PatroniCluster:
         self.etcd_port = free_port()
         self.etcd_peer_port = free_port()
         self.etcd: subprocess.Popen[bytes] | None = None
+        self.config = root / "patroni.yml"
         self.members = [Member(f"pg{i + 1}", root / f"pg{i + 1}", free_port(), free_port())
                         for i in range(members)]
 
@@ -102,6 +103,9 @@ class PatroniCluster:
 
     def start(self, timeout_s: float = READY_TIMEOUT_S) -> None:
         self._start_etcd()
+        # A copy the account can read wherever the checkout is (it may sit under /root).
+        shutil.copyfile(CONFIG, self.config)
+        self._own(self.config)
         for member in self.members:
             self._start_member(member)
         self.wait_ready(timeout_s)
@@ -118,12 +122,15 @@ class PatroniCluster:
         _terminate(self.etcd)
         _reap(self.etcd, STOP_TIMEOUT_S)
 
-    def _owned_directory(self, path: Path) -> Path:
-        path.mkdir(parents=True, exist_ok=True)
-        path.chmod(0o700)
+    def _own(self, path: Path) -> None:
         if self.user is not None:
             entry = pwd.getpwnam(self.user)
             os.chown(path, entry.pw_uid, entry.pw_gid)
+
+    def _owned_directory(self, path: Path) -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o700)
+        self._own(path)
         return path
 
     def _start_etcd(self) -> None:
@@ -159,7 +166,7 @@ class PatroniCluster:
             "PATRONI_ETCD3_HOSTS": f"127.0.0.1:{self.etcd_port}",
         }
         member.process = subprocess.Popen(
-            [executable("patroni"), str(CONFIG)], user=self.user, env=env,
+            [executable("patroni"), str(self.config)], user=self.user, env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=(self.root / f"{member.name}.patroni.log").open("ab"), cwd=member.directory,
         )  # fmt: skip
