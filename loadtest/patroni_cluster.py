@@ -202,8 +202,19 @@ class PatroniCluster:
                 and self.leader() is not None)
 
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
-        _wait(self.ready, timeout_s, f"no leader with a synchronous standby after "
-                                     f"{timeout_s:.0f}s (see {self.root}/*.patroni.log)")
+        try:
+            _wait(self.ready, timeout_s, f"no leader with a synchronous standby after "
+                                         f"{timeout_s:.0f}s")
+        except PatroniError as exc:
+            raise PatroniError(f"{exc}; state {self.state()}; {self.log_tails()}") from None
+
+    def log_tails(self, lines: int = 8) -> str:
+        """The last lines of every log (the work directory may be gone when this is read)."""
+        tails = []
+        for log in sorted(self.root.glob("*.log")):
+            text = log.read_text(errors="replace").splitlines()[-lines:]
+            tails.append(f"--- {log.name}\n" + "\n".join(text))
+        return "\n".join(tails)
 
     def synchronous_mode(self) -> bool:
         leader = self.leader()
