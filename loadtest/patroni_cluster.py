@@ -106,7 +106,15 @@ class PatroniCluster:
         # A copy the account can read wherever the checkout is (it may sit under /root).
         shutil.copyfile(CONFIG, self.config)
         self._own(self.config)
-        for member in self.members:
+        # The first member bootstraps alone (initdb) and the others then clone it: no race
+        # for the initialize key, and a bootstrap that fails says which member failed.
+        first, *others = self.members
+        self._start_member(first)
+        try:
+            _wait(lambda: self.leader() is not None, timeout_s, f"{first.name} did not bootstrap")
+        except PatroniError as exc:
+            raise PatroniError(f"{exc}: {self.log_tails()}") from None
+        for member in others:
             self._start_member(member)
         self.wait_ready(timeout_s)
 
