@@ -135,6 +135,7 @@ async def _with_cluster(args: argparse.Namespace, root: Path, manager: Manager
             for atm in atms:
                 nursery.start_soon(atm.run, stop)
             await trio.sleep_until(started + args.kill_primary_at_s)
+            await trio.to_thread.run_sync(manager.aim)  # e.g. ask Patroni who leads
             events["primary_killed"] = trio.current_time()
             await trio.to_thread.run_sync(manager.fail_primary)
             recovered = await trio.to_thread.run_sync(manager.recover)

@@ -35,6 +35,9 @@ class Manager(Protocol):
 
     def dsn(self) -> str: ...
 
+    def aim(self) -> None:
+        """Find the primary to kill (so that the kill itself is one quick step)."""
+
     def fail_primary(self) -> None:
         """SIGKILL the primary's PostgreSQL (postmaster and backends)."""
 
@@ -65,6 +68,9 @@ class StandbyPair:
 
     def dsn(self) -> str:
         return replication.multi_host_dsn([self.primary, self.standby])
+
+    def aim(self) -> None:
+        return None  # the primary is known
 
     def fail_primary(self) -> None:
         self._killed_at = time.monotonic()
@@ -105,9 +111,15 @@ class PatroniManager:
     def dsn(self) -> str:
         return self.cluster.dsn()
 
+    def aim(self) -> None:
+        self._old = self.cluster.leader()
+        if self._old is None:
+            raise PatroniError("no leader to kill")
+
     def fail_primary(self) -> None:
+        assert self._old is not None  # aim() came first
         self._killed_at = time.monotonic()
-        self._old = self.cluster.kill_leader_postgres()
+        replication.kill(self._old.node)
 
     def recover(self) -> dict[str, Any]:
         assert self._old is not None  # fail_primary() came first

@@ -235,14 +235,6 @@ class PatroniCluster:
 
     # -- faults ------------------------------------------------------------------------------
 
-    def kill_leader_postgres(self) -> Member:
-        """SIGKILL the leader's postmaster and backends (Patroni itself stays up)."""
-        leader = self.leader()
-        if leader is None:
-            raise PatroniError("no leader to kill")
-        replication.kill(leader.node)
-        return leader
-
     def wait_new_leader(self, old: Member, timeout_s: float) -> Member:
         found: list[Member] = []
 
