@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -136,8 +137,9 @@ async def _with_cluster(args: argparse.Namespace, root: Path, manager: Manager
                 nursery.start_soon(atm.run, stop)
             await trio.sleep_until(started + args.kill_primary_at_s)
             await trio.to_thread.run_sync(manager.aim)  # e.g. ask Patroni who leads
-            events["primary_killed"] = trio.current_time()
-            await trio.to_thread.run_sync(manager.fail_primary)
+            killed = await trio.to_thread.run_sync(manager.fail_primary)
+            # The outage starts at the SIGKILL itself, not when this task asked for it.
+            events["primary_killed"] = trio.current_time() - (time.perf_counter() - killed)
             recovered = await trio.to_thread.run_sync(manager.recover)
             events["promoted"] = trio.current_time()
             await trio.sleep_until(max(started + args.kill_node_at_s, trio.current_time()))

@@ -38,8 +38,9 @@ class Manager(Protocol):
     def aim(self) -> None:
         """Find the primary to kill (so that the kill itself is one quick step)."""
 
-    def fail_primary(self) -> None:
-        """SIGKILL the primary's PostgreSQL (postmaster and backends)."""
+    def fail_primary(self) -> float:
+        """SIGKILL the primary's PostgreSQL (postmaster and backends); ``perf_counter()`` at
+        the signal."""
 
     def recover(self) -> dict[str, Any]:
         """Return once a new primary takes writes; figures for the report."""
@@ -72,9 +73,9 @@ class StandbyPair:
     def aim(self) -> None:
         return None  # the primary is known
 
-    def fail_primary(self) -> None:
+    def fail_primary(self) -> float:
         self._killed_at = time.monotonic()
-        replication.kill(self.primary)
+        return _killed(replication.kill(self.primary))
 
     def recover(self) -> dict[str, Any]:
         time.sleep(self.promote_after_s)  # what an operator (or a script) takes to decide
@@ -116,10 +117,10 @@ class PatroniManager:
         if self._old is None:
             raise PatroniError("no leader to kill")
 
-    def fail_primary(self) -> None:
+    def fail_primary(self) -> float:
         assert self._old is not None  # aim() came first
         self._killed_at = time.monotonic()
-        replication.kill(self._old.node)
+        return _killed(replication.kill(self._old.node))
 
     def recover(self) -> dict[str, Any]:
         assert self._old is not None  # fail_primary() came first
@@ -157,3 +158,9 @@ class PatroniManager:
 
     def stop(self) -> None:
         self.cluster.stop()
+
+
+def _killed(at: float | None) -> float:
+    if at is None:
+        raise replication.ReplicationError("the primary's PostgreSQL was not running")
+    return at

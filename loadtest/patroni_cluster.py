@@ -233,7 +233,7 @@ class PatroniCluster:
         """Every member in one DSN; ``target_session_attrs=read-write`` finds the leader."""
         return replication.multi_host_dsn([m.node for m in self.members], database)
 
-    # -- faults ------------------------------------------------------------------------------
+    # -- after a fault ---------------------------------------------------------------------
 
     def wait_new_leader(self, old: Member, timeout_s: float) -> Member:
         found: list[Member] = []

@@ -200,18 +200,22 @@ def is_running(node: Node) -> bool:
     return True
 
 
-def kill(node: Node) -> None:
-    """SIGKILL the postmaster and every backend at once: the machine is gone."""
+def kill(node: Node) -> float | None:
+    """SIGKILL the postmaster and every backend at once: the machine is gone. Returns
+    ``time.perf_counter()`` at the first signal (drills time the outage from it), or None
+    when nothing was running."""
     pid = postmaster_pid(node)
     if pid is None:
-        return
+        return None
     victims = [pid, *_descendants(pid)]
+    killed_at = time.perf_counter()
     for victim in victims:
         with contextlib.suppress(ProcessLookupError):
             os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() and not _zombie(pid):
         time.sleep(0.02)
+    return killed_at
 
 
 def _descendants(pid: int) -> list[int]:
