@@ -176,7 +176,6 @@ class KeyBook:
         # Bumped by every invalidation: a read that started before one does not store.
         self._generation = 0
         self._last: OrderedDict[str, TerminalKeys] = OrderedDict()
-        self.refreshes = 0
 
     async def load(self, terminal_id: str, session: Any = None) -> TerminalKeys | None:
         """Current keys; when PostgreSQL is down, the last known keys (or re-raise)."""
@@ -196,7 +195,6 @@ class KeyBook:
         """Under a sign-on, before it is answered: the keys as PostgreSQL has them now, so
         the terminal's first message is checked and answered under the keys most recently
         agreed on any node. Raises DatabaseUnavailable (the sign-on is answered ``91``)."""
-        self.refreshes += 1
         self._cached.pop(terminal_id, None)
         generation = self._generation
         return self._store(terminal_id, await self._read(terminal_id), generation)
