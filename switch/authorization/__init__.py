@@ -34,6 +34,9 @@ def install(app: Any) -> Authorization:
     )
     service = Authorization(ctx)
     service.register(app.dispatcher)
+    network = getattr(app, "network", None)
+    if network is not None:  # keys re-read under each sign-on (caches.py, KeyBook.refresh)
+        network.add_sign_on_step(service.keys.refresh)
     hub = getattr(app, "notifications", None)
     if hub is not None:
         service.subscribe(hub, getattr(app, "terminals", None))

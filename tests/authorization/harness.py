@@ -156,9 +156,11 @@ async def running_switch(
                           request_deadline_s=deadline_s, void_journal_path=void_journal_path)
         sessions = SessionRegistry()
         directory = TerminalDirectory(db)
-        dispatcher = Dispatcher(NetworkManagement(directory, sessions))
+        network = NetworkManagement(directory, sessions)
+        dispatcher = Dispatcher(network)
         service = Authorization(ctx)
         service.register(dispatcher)
+        network.add_sign_on_step(service.keys.refresh)  # as install() does
         hub = Notifications(db)  # as in switch/app.py: caches dropped by NOTIFY
         service.subscribe(hub, directory)
         server_config = ServerConfig(host="127.0.0.1", port=0, request_deadline_s=deadline_s + 1)
