@@ -5,15 +5,15 @@ advice batch has recorded it (and applied its effect on the original, at most on
 answered ``00``; a repeat gets ``00`` again with no effect; the same key with other content
 gets ``94``. When PostgreSQL cannot record it the answer is ``91`` and nothing is left
 behind (the claim and the effect are one transaction), so the terminal's repeat is processed
-as soon as the database is back. The effects themselves are in ``auth_apply_advice``
-(``switch/db/migrations/0312_authorization_advices.sql``).
+as soon as the database is back. The effects themselves are in ``auth_apply_advice`` and
+``auth_settle_open_holds`` (migration 0320); an advice of a card-network request is queued
+for its network in the same transaction (``auth_network_advice``, migration 0703).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Awaitable, Callable
 from typing import Final
 
 import trio
@@ -29,22 +29,10 @@ from switch.protocol.message import Message
 # A claim given back by the batch ('stale') is tried again at most this often.
 resubmissions_max: Final = 3
 
-NetworkAdvice = Callable[
-    [Message, FinancialRequest, TerminalKeys, dt.datetime, float], Awaitable[bytes]
-]
-
-
 class AdviceFlow:
-    def __init__(
-        self,
-        ctx: AuthContext,
-        batches: AuthorizationBatches,
-        network_advice: NetworkAdvice | None = None,
-    ) -> None:
+    def __init__(self, ctx: AuthContext, batches: AuthorizationBatches) -> None:
         self._ctx = ctx
         self._batches = batches
-        # Card-network hook: advices of a network-routed original go the network's way.
-        self._network_advice = network_advice
 
     async def handle(
         self,
@@ -73,11 +61,6 @@ class AdviceFlow:
             try:
                 for _ in range(resubmissions_max):
                     decision = await self._batches.record_advice(item)
-                    if decision.status == "network" and self._network_advice is not None:
-                        # the original went to a card network (networks configured)
-                        return await self._network_advice(
-                            message, request, keys, received_at, deadline
-                        )
                     if decision.status == "stale":
                         continue
                     if decision.status == "conflict":
@@ -87,6 +70,8 @@ class AdviceFlow:
                         decided_at = decision.created_at or received_at
                         if decision.status == "new" and item.key.message_class == "0420":
                             self._count_reversal(request)
+                        if decision.status == "new" and _forwarded(decision.info):
+                            self._wake_networks()
                     break
             except DatabaseUnavailable:
                 pass
@@ -97,3 +82,13 @@ class AdviceFlow:
         metrics = self._ctx.metrics
         if metrics is not None:
             metrics.reversal(request.reversal_reason)
+
+    def _wake_networks(self) -> None:
+        networks = self._ctx.networks
+        if networks is not None:
+            networks.wake_advices()
+
+
+def _forwarded(note: object) -> bool:
+    """The advice batch queued an advice for a card network (auth_network_advice)."""
+    return isinstance(note, dict) and note.get("result") == "forwarded"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -49,6 +49,10 @@ ADVICE_QUERY: Final = (
     " $14, $15)"
 )
 VOID_QUERY: Final = "SELECT * FROM auth_void($1, $2, $3, $4, $5, $6, $7, $8)"
+NETWORK_CLAIM_QUERY: Final = (
+    "SELECT * FROM auth_network_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+)
+NETWORK_RECORD_QUERY: Final = "SELECT auth_network_record($1, $2, $3, $4, $5, $6, $7, $8)"
 # A batch PostgreSQL rolled back as a deadlock victim or for serialization is run again this
 # often (the lock order of migration 0320 makes a deadlock between batches impossible; a void
 # or an operator's statement can still take part in one).
@@ -105,6 +109,30 @@ class AdviceItem:
     actual_amount_minor: int | None
     rrn: str | None
     reason: str | None  # field 39 of a 0420
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedItem:
+    """A 0200 for a card not in the cache, to be claimed for a card network (routed.py)."""
+
+    key: MessageKey
+    fingerprint: str
+    processing_code: str
+    amount_minor: int
+    token: str
+    pan_hash: str
+    rrn: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedClaim:
+    """``auth_network_claim``'s row: claimed | repeat | conflict | pending | on_file."""
+
+    status: str
+    response_code: str | None
+    record_id: int | None
+    created_at: dt.datetime | None
+    fields: dict[str, str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +239,9 @@ class AuthorizationBatches:
         self.advices: GroupCommitter[AdviceItem, Decision] = GroupCommitter(
             self._flush_advices, name="advices", **settings
         )
+        self.routed: GroupCommitter[RoutedItem, RoutedClaim] = GroupCommitter(
+            self._flush_routed, name="routed_claims", **settings
+        )
 
     async def decide(self, item: FinancialItem) -> Decision:
         """The stored decision for one 0200 (raises DatabaseUnavailable)."""
@@ -224,6 +255,29 @@ class AuthorizationBatches:
             return await self.advices.submit(_key_text(item.key), item)
         except LedgerUnavailable as exc:
             raise DatabaseUnavailable(str(exc)) from exc
+
+    async def claim_routed(self, item: RoutedItem) -> RoutedClaim:
+        """Claim a 0200's key for the card-network path (raises DatabaseUnavailable)."""
+        try:
+            return await self.routed.submit(_key_text(item.key), item)
+        except LedgerUnavailable as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+
+    async def record_routed(
+        self, key: MessageKey, token: str, response_code: str,
+        fields: Mapping[str, str] | None, effect: Mapping[str, Any] | None,
+    ) -> str:
+        """Record a routed 0200's decision (``recorded``, or ``lost`` when the claim is no
+        longer this attempt's)."""
+        args = (key.terminal_id, key.stan, key.transmission_dt, key.acquirer_id, token,
+                response_code, json.dumps(dict(fields)) if fields else None,
+                json.dumps(dict(effect)) if effect else None)  # fmt: skip
+
+        async def call(connection: asyncpg.Connection) -> str:
+            return str(await connection.fetchval(NETWORK_RECORD_QUERY, *args))
+
+        result: str = await self._run_retrying(call)
+        return result
 
     async def void(self, items: Sequence[OwedVoid], *, timeout_s: float) -> list[str]:
         """Record 91 for these requests and undo their effect (spec 5.6, 10), atomically.
@@ -300,6 +354,42 @@ class AuthorizationBatches:
 
         rows = await self._timed(call, "advice", len(batch))
         return _in_request_order(order, rows)
+
+    async def _flush_routed(self, batch: Sequence[RoutedItem]) -> list[RoutedClaim | Exception]:
+        order = sorted(range(len(batch)), key=lambda n: _key_order(batch[n].key))
+        ordered = [batch[n] for n in order]
+
+        async def call(connection: asyncpg.Connection) -> list[asyncpg.Record]:
+            return await _flush_routed_rows(connection, ordered)
+
+        rows: list[asyncpg.Record] = await self._run_retrying(call)
+        if len(rows) != len(order):
+            raise RuntimeError(f"claim returned {len(rows)} rows for {len(order)} requests")
+        results: list[RoutedClaim | Exception] = [RuntimeError("no row")] * len(order)
+        for position, row in zip(order, rows, strict=True):
+            results[position] = _routed_claim(row)
+        return results
+
+
+async def _flush_routed_rows(
+    connection: asyncpg.Connection, ordered: Sequence[RoutedItem]
+) -> list[asyncpg.Record]:
+    return list(await connection.fetch(
+        NETWORK_CLAIM_QUERY,
+        [i.key.terminal_id for i in ordered], [i.key.stan for i in ordered],
+        [i.key.transmission_dt for i in ordered], [i.key.acquirer_id for i in ordered],
+        [i.fingerprint for i in ordered], [i.processing_code for i in ordered],
+        [i.amount_minor for i in ordered], [i.token for i in ordered],
+        [i.pan_hash for i in ordered], [i.rrn for i in ordered],
+    ))  # fmt: skip
+
+
+def _routed_claim(row: asyncpg.Record) -> RoutedClaim:
+    fields = row["out_fields"]
+    return RoutedClaim(
+        row["out_status"], row["out_code"], row["out_record"], row["out_created"],
+        json.loads(fields) if fields is not None else None,
+    )  # fmt: skip
 
 
 def _in_request_order(

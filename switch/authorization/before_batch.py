@@ -14,7 +14,6 @@ from switch.authorization.caches import CardView
 from switch.authorization.cards import is_expired
 from switch.authorization.limits import check_per_transaction, check_per_transfer
 from switch.authorization.outcomes import Decline, response_code
-from switch.authorization.pin import PIN_BLOCK_FORMATS
 from switch.authorization.request import FinancialRequest
 from switch.authorization.security import TerminalKeys
 from switch.authorization.transactions import (
@@ -65,6 +64,10 @@ def chip_outcome(chip: ChipResult | None) -> tuple[str, int | None]:
     if isinstance(chip, Fraud):
         return "fraud", None
     return "none", None
+
+
+# Spec 7: TDES terminals send format 0 in field 52, AES terminals format 4 in 48/PB.
+PIN_BLOCK_FORMATS: Final = {"tdes": 0, "aes": 4}
 
 
 def pin_format_fits(keys: TerminalKeys, request: FinancialRequest) -> bool:

@@ -15,7 +15,7 @@ from switch.hsm import Hsm
 
 if TYPE_CHECKING:
     from ops.metrics import SwitchMetrics
-    from switch.networks.acquiring import NetworkAcquirer
+    from switch.authorization.network_port import CardNetworks
 
 
 def utc_now() -> dt.datetime:
@@ -31,8 +31,8 @@ class AuthContext:
     # Spec 5.6: every 0200 is answered within this many seconds of its arrival.
     request_deadline_s: float = 5.0
     clock: Callable[[], dt.datetime] = field(default=utc_now)
-    # -- card-network hook: set by switch.networks.install when networks are configured.
-    networks: NetworkAcquirer | None = None
+    # Card networks (network_port.py): set by switch.networks.install when configured.
+    networks: CardNetworks | None = None
     # Operator metrics (docs/operations.md); None in tests that build the service alone.
     metrics: SwitchMetrics | None = None
     # Where voids PostgreSQL could not take in time wait (void_journal.py); None: memory only.

@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
 from typing import Final
 
 import trio
@@ -48,8 +47,10 @@ from switch.authorization.before_batch import (
 from switch.authorization.caches import CardCache, CardView
 from switch.authorization.context import AuthContext
 from switch.authorization.limits import limit_day
+from switch.authorization.network_port import CardNetworks
 from switch.authorization.outcomes import Decline, Outcome
 from switch.authorization.request import FinancialRequest, fingerprint
+from switch.authorization.routed import RoutedFlow
 from switch.authorization.security import TerminalKeys
 from switch.authorization.transactions import parse_processing_code
 from switch.authorization.void_journal import OwedVoid, VoidJournal
@@ -76,11 +77,6 @@ void_share_of_reserve: Final = 0.5
 # Owed voids replayed per sweeper pass (one auth_void call).
 voids_per_retry_max: Final = 500
 
-NetworkRoute = Callable[
-    [Message, FinancialRequest, TerminalKeys, dt.datetime, float], Awaitable[bytes]
-]
-
-
 class FinancialFlow:
     """Answers one 0200 whose MAC has verified."""
 
@@ -89,14 +85,13 @@ class FinancialFlow:
         ctx: AuthContext,
         cards: CardCache,
         batches: AuthorizationBatches,
-        network_route: NetworkRoute | None = None,
         journal: VoidJournal | None = None,
     ) -> None:
         self._ctx = ctx
         self._cards = cards
         self._batches = batches
-        # Card-network hook: a card not on file goes to the card-network path (docs/networks.md).
-        self._network_route = network_route
+        # A card not on file goes to a card network when networks are configured (routed.py).
+        self._routed = RoutedFlow(ctx, batches)
         self.journal = journal if journal is not None else VoidJournal()
 
     async def authorize(
@@ -115,11 +110,20 @@ class FinancialFlow:
             # Spec 5.6: a repeat of a 91 gets 91 again, and the void it is owed goes first.
             await self.retry_voids()
             return await self._answer_91(message, request, keys, received_at)
+        networks = self._ctx.networks
+        routed = False
         with trio.move_on_at(deadline):
             try:
                 card = await self._cards.get(pan_hash)
-                if card is None and self._network_route is not None and self._ctx.networks:
-                    return await self._network_route(message, request, keys, received_at, deadline)
+                if card is None and networks is not None:
+                    routed = True
+                    answer = await self._routed.authorize(
+                        networks, message, request, keys, received_at, content, token, pan_hash
+                    )
+                    if answer is not None:
+                        return answer
+                    routed = False  # on file after all: the on-us engine decides
+                    card = await self._cards.reload(pan_hash)
                 for _ in range(stale_resubmissions_max):
                     chip = await self._chip(message, card)
                     item: FinancialItem = await self._prepare(
@@ -133,7 +137,10 @@ class FinancialFlow:
                     card = await self._cards.reload(pan_hash)
             except DatabaseUnavailable:
                 pass
-        return await self._unavailable(message, request, keys, owed, received_at)
+        answer = await self._unavailable(message, request, keys, owed, received_at)
+        if routed and networks is not None:
+            await _reverse_at_network(networks, self._ctx.answer_reserve_s * 0.25)
+        return answer
 
     async def _chip(self, message: Message, card: CardView | None) -> ChipResult:
         """Section 11's checks that need the HSM, before the batch (which records the ATC)."""
@@ -364,6 +371,16 @@ class FinancialFlow:
 # auth_void results after which the terminal's 91 and the stored decision disagree: the
 # decision stands because the terminal may act on it (a repeat got it, or an advice did).
 _VOID_REFUSALS: Final = frozenset({"not_this_attempt", "answered_to_repeat", "settled"})
+
+
+async def _reverse_at_network(networks: CardNetworks, bound_s: float) -> None:
+    """After a routed 91: reverse a network approval now, if there was one (best effort,
+    bounded; the network sweep does it later otherwise)."""
+    with trio.CancelScope(shield=True), trio.move_on_after(bound_s):
+        try:
+            await networks.reverse_unanswered()
+        except DatabaseUnavailable:
+            pass
 
 
 def _owed_void(request: FinancialRequest, content: str, token: str) -> OwedVoid:

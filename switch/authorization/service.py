@@ -2,9 +2,9 @@
 
 Parts: the caches (cards, terminal keys) invalidated by ``NOTIFY`` through the app's
 notification hub, the batches (one PL/pgSQL call per batch per message class), the 0200 and
-advice paths, key exchange, and the sweeper. The card-network path of ``switch/networks``
-stays on its own pipeline (``pipeline.py``, ``advices.py``) and is used only for cards not on
-file when networks are configured, and for advices of network-routed originals.
+advice paths, key exchange, and the sweeper. Card networks join through the Protocol of
+``network_port.py`` (``ctx.networks``): a card not on file is claimed and recorded by the same
+engine (``routed.py``), and its advices by the same advice batch.
 """
 
 from __future__ import annotations
@@ -14,15 +14,12 @@ from typing import Any, Protocol
 import trio
 
 from switch.authorization.advice_flow import AdviceFlow
-from switch.authorization.advices import AdvicePipeline
 from switch.authorization.batches import AuthorizationBatches
 from switch.authorization.caches import CardCache
 from switch.authorization.context import AuthContext
 from switch.authorization.financial import FinancialFlow
 from switch.authorization.handlers import FinancialHandler
 from switch.authorization.key_exchange import KeyExchangeHandler
-from switch.authorization.pipeline import FinancialPipeline
-from switch.authorization.replies import Replier
 from switch.authorization.security import KeyBook
 from switch.authorization.sweeper import run_sweeper
 from switch.authorization.void_journal import VoidJournal
@@ -57,12 +54,10 @@ class Authorization:
         self.batches = AuthorizationBatches(
             ctx.db, pin_tries_max=ctx.config.pin_tries_max, metrics=ctx.metrics
         )
-        replier = Replier(ctx)
         self.financial = FinancialFlow(
-            ctx, self.cards, self.batches, FinancialPipeline(ctx, replier).authorize,
-            journal=VoidJournal(ctx.void_journal_path),
+            ctx, self.cards, self.batches, journal=VoidJournal(ctx.void_journal_path)
         )
-        self.advices = AdviceFlow(ctx, self.batches, AdvicePipeline(ctx, replier).handle)
+        self.advices = AdviceFlow(ctx, self.batches)
         self.handler = FinancialHandler(ctx, self.keys, self.financial, self.advices)
         self.key_exchange = KeyExchangeHandler(ctx, self.keys)
 

@@ -2,13 +2,13 @@
 
 * spec 5.2: expired holds are resolved together with their message (withdrawal captured as
   presumed dispensed, deposit released; both flagged for reconciliation);
-* spec 5.6: a 0200 claim left pending (its process died, or PostgreSQL failed while it
-  answered ``91``) is resolved as ``91`` and its hold released by key (the ledger voids the
-  key, so a hold call still in flight cannot take effect later);
+* spec 5.6: a claim nobody decided (a card-network request whose process died) is voided
+  once it is older than the stale limit (``auth_void_stale_claims``); a network approval
+  behind it is then reversed by the network sweep;
 * spec 5.5: answered keys older than the retention (at least 48 hours) are deleted.
 
-Safe with several switch processes: the ledger sweep uses ``SKIP LOCKED`` and a stale claim is
-taken over by exactly one process.
+Safe with several switch processes: the ledger sweep uses ``SKIP LOCKED`` and every message
+change takes the message key's lock.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 import trio
 
 from ledger_adapter import InvariantViolation, LedgerError
-from switch.authorization import store
 from switch.authorization.context import AuthContext
-from switch.authorization.request import MessageKey
 from switch.db.runtime import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -41,17 +40,10 @@ async def sweep_once(ctx: AuthContext) -> dict[str, int]:
     expired = await sweep_expired_messages(ctx, now)
     expired += await ctx.ledger.sweep_expired(now)
     stale_before = now - dt.timedelta(seconds=ctx.stale_after_s)
-    resolved = 0
-    for key in await store.stale_pending(ctx.db, stale_before, stale_claims_per_pass_max):
-        if not await store.take_over_stale(ctx.db, key, stale_before):
-            continue
-        if key.message_class == "0200":
-            await store.finish(ctx.db, key, response_code="91", response_fields=None)
-            await ctx.ledger.release_by_key(_hold_key(ctx, key))
-            resolved += 1
-        # a stale advice stays pending: its repeat redoes it (its ledger keys make that safe)
+    resolved = int(await ctx.db.fetchval("SELECT auth_void_stale_claims($1, $2)",
+                                         stale_before, stale_claims_per_pass_max))
     cutoff = now - dt.timedelta(hours=max(48, ctx.config.idempotency_retention_h))
-    purged = await store.purge_older_than(ctx.db, cutoff)
+    purged = await purge_older_than(ctx, cutoff)
     return {"expired_holds": expired, "stale_resolved": resolved, "purged": purged}
 
 
@@ -66,8 +58,18 @@ async def sweep_expired_messages(ctx: AuthContext, now: dt.datetime) -> int:
             return total
 
 
-def _hold_key(ctx: AuthContext, key: MessageKey) -> str:
-    return ctx.hold_key(key.terminal_id, key.stan, key.transmission_dt, key.acquirer_id)
+async def purge_older_than(ctx: AuthContext, cutoff: dt.datetime) -> int:
+    """Spec 5.5: keys are kept at least 48 hours; older decided rows are deleted."""
+
+    async def work(connection: asyncpg.Connection) -> int:
+        status = await connection.execute(
+            "DELETE FROM auth_messages WHERE state <> 'claimed' AND created_at < $1", cutoff
+        )
+        await connection.execute("DELETE FROM reversal_markers WHERE created_at < $1", cutoff)
+        return int(status.split()[-1])
+
+    result: int = await ctx.db.run(work)
+    return result
 
 
 async def run_sweeper(

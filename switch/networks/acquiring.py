@@ -1,25 +1,26 @@
-"""The card-network hook of the authorization pipeline: the switch as acquirer for cards it
-does not issue.
+"""The switch as acquirer for cards it does not issue: the card-network side of the engine.
 
-The pipeline calls :meth:`NetworkAcquirer.authorize` for a 0200 whose card is not on file
-(after the duplicate check, as spec 6 orders it) and :meth:`NetworkAcquirer.forward_advice`
-for a 0220/0420 whose original went to a network. Everything else -- idempotency, the stored
-answer, MACs, the deadline -- stays with the pipeline, so a routed transaction is answered and
-repeated exactly like an on-us one.
+The engine (``switch/authorization/routed.py``) claims a 0200 whose card is not on file and
+calls :meth:`NetworkAcquirer.authorize` (the ``CardNetworks`` Protocol of
+``switch/authorization/network_port.py``); it records the decision, answers repeats, keeps
+the MACs and the deadline, so a routed transaction is answered and repeated exactly like an
+on-us one. Advices of a routed original are queued for its network by the engine's advice
+batch in the same transaction (``auth_network_advice``, migration 0703); the senders here
+deliver them.
 
 For a routed 0200: PIN block translated by the HSM from the terminal's TPK to the network's
-ZPK; a ``pending`` row written; the network asked within the remaining deadline; its code
-mapped to the terminal's (:data:`NETWORK_OUTCOMES`). When the request may have reached the
-network but no answer came, a reversal (0420, reason 68) is queued so the network undoes
-whatever it did: a ``91`` never leaves an effect (spec 5.6). Stand-in: see :meth:`_unavailable`.
-"""
+ZPK; a ``pending`` network transaction written; the network asked within the remaining
+deadline; its code mapped to the terminal's (:data:`NETWORK_OUTCOMES`). When the request may
+have reached the network but no answer came, a reversal (0420, reason 68) is queued so the
+network undoes whatever it did; an approval the terminal was answered ``91`` for is reversed
+too (:meth:`reverse_unanswered`): a ``91`` never leaves an effect (spec 5.6). Stand-in: see
+:meth:`_unavailable`."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -27,7 +28,7 @@ import trio
 
 from ops.masking import mask_pan  # the one masking rule (6 + 4)
 from switch.authorization.context import utc_now
-from switch.authorization.effects import Approval
+from switch.authorization.network_port import NetworkDecision
 from switch.authorization.outcomes import Outcome
 from switch.authorization.request import FinancialRequest
 from switch.authorization.security import TerminalKeys
@@ -90,14 +91,6 @@ NETWORK_OUTCOMES: Final[Mapping[str, Outcome]] = MappingProxyType({
 
 def outcome_for(network_code: str) -> Outcome:
     return NETWORK_OUTCOMES.get(network_code, Outcome.DO_NOT_HONOUR)
-
-
-@dataclass(frozen=True, slots=True)
-class NetworkDecision:
-    """What the pipeline records and answers for a routed 0200."""
-
-    outcome: Outcome
-    approval: Approval | None = None
 
 
 def network_rrn(transaction_id: int) -> str:
@@ -255,7 +248,7 @@ class NetworkAcquirer:
         extra = dict(answer.extra)
         if answer.authorization_id:
             extra["38"] = answer.authorization_id
-        return NetworkDecision(outcome, Approval(extra=extra, effect=_effect(registered, auth)))
+        return NetworkDecision(outcome, extra, _effect(registered, auth))
 
     async def _unavailable(
         self,
@@ -297,25 +290,21 @@ class NetworkAcquirer:
             await self._enqueue(registered.name, auth.transaction_id, AdviceKind.REVERSAL,
                                 auth.amount_minor, reason_code="68")
             return NetworkDecision(Outcome.UNAVAILABLE)
-        settings = registered.settings
-        pin = await stand_in.verify_pin(
-            self._hsm, zpk=settings.zpk, pvk=settings.stand_in_pvk, pan=auth.pan,
-            pin_block=auth.pin_block, pin_block_format=auth.pin_block_format, pvv=pvv,
-        )
-        if pin == "wrong":
-            log.info("stand-in: wrong PIN", extra={
-                "reason": f"{registered.name} {mask_pan(auth.pan)}"})
-            await transactions.record_answer(self._db, auth.transaction_id,
-                                              state="unanswered", response_code="55")
-            return NetworkDecision(Outcome.WRONG_PIN)
-        refused = await self._stand_in_refusal(registered, auth, entry_mode,
-                                               pin_verified=pin == "verified")
+        # The stand-in rules first: a request that would not stand in anyway gets 91 whatever
+        # its PIN, so the PIN is never evaluated for it (no PIN oracle while the network is down).
+        refused = await self._stand_in_refusal(registered, auth, entry_mode)
+        if refused is None and auth.pin_block is not None:
+            refused = self._pin_uncheckable(registered, pvv)
         if refused is not None:
             log.info("stand-in refused", extra={
                 "reason": f"{registered.name} {mask_pan(auth.pan)}: {refused}"})
             await transactions.record_answer(self._db, auth.transaction_id,
                                               state="unanswered", response_code=None)
             return NetworkDecision(Outcome.UNAVAILABLE)
+        if auth.pin_block is not None:
+            declined = await self._stand_in_pin(registered, auth, pvv)
+            if declined is not None:
+                return declined
         auth_id = stand_in_authorization_id(auth.transaction_id)
         await transactions.record_answer(self._db, auth.transaction_id, state="stand_in",
                                           response_code="00", authorization_id=auth_id)
@@ -324,21 +313,74 @@ class NetworkAcquirer:
         await self._enqueue(registered.name, auth.transaction_id, AdviceKind.STAND_IN,
                             auth.amount_minor)
         effect = _effect(registered, auth) | {"stand_in": True}
-        return NetworkDecision(Outcome.APPROVED, Approval(extra={"38": auth_id}, effect=effect))
+        return NetworkDecision(Outcome.APPROVED, {"38": auth_id}, effect)
+
+    @staticmethod
+    def _pin_uncheckable(
+        registered: RegisteredNetwork, pvv: tuple[str, str] | None
+    ) -> str | None:
+        """Why the switch cannot check this PIN in stand-in (then 91, never 55), or None."""
+        settings = registered.settings
+        if settings.stand_in_pvk is None or settings.zpk is None:
+            return "PIN cannot be verified in stand-in"
+        if pvv is None:
+            return "no PVV on the card"
+        if pvv[0] != settings.stand_in_pvki:
+            return "PVKI of another key"
+        return None
+
+    async def _stand_in_pin(
+        self, registered: RegisteredNetwork, auth: NetworkAuthorization,
+        pvv: tuple[str, str] | None,
+    ) -> NetworkDecision | None:
+        """The PIN of a request that would stand in: None when it verified, else the decline.
+
+        Wrong PINs are counted per card (PAN hash) and UTC day; at the network's
+        ``stand_in_pin_tries_max`` the answer is 75 and the PIN is no longer evaluated. Both
+        declines are advised to the issuer (store-and-forward), as stand-in processing does.
+        """
+        settings = registered.settings
+        now = self._clock()
+        pan_hash = await self._hsm.pan_lookup_hash(auth.pan)
+        tries = await transactions.wrong_pin_tries_today(self._db, pan_hash, now)
+        if tries >= settings.stand_in_pin_tries_max:
+            return await self._stand_in_decline(registered, auth, "75")
+        pin = await stand_in.verify_pin(
+            self._hsm, zpk=settings.zpk, pvk=settings.stand_in_pvk, pan=auth.pan,
+            pin_block=auth.pin_block, pin_block_format=auth.pin_block_format, pvv=pvv,
+        )
+        if pin == "verified":
+            return None
+        if pin != "wrong":  # the HSM could not check it: never approve unverified
+            await transactions.record_answer(self._db, auth.transaction_id,
+                                              state="unanswered", response_code=None)
+            return NetworkDecision(Outcome.UNAVAILABLE)
+        tries = await transactions.count_wrong_pin(self._db, pan_hash, now)
+        code = "75" if tries >= settings.stand_in_pin_tries_max else "55"
+        return await self._stand_in_decline(registered, auth, code)
+
+    async def _stand_in_decline(
+        self, registered: RegisteredNetwork, auth: NetworkAuthorization, code: str
+    ) -> NetworkDecision:
+        log.info("stand-in decline", extra={
+            "reason": f"{registered.name} {mask_pan(auth.pan)} {code}"})
+        await transactions.record_answer(self._db, auth.transaction_id,
+                                          state="stand_in_declined", response_code=code)
+        await self._enqueue(registered.name, auth.transaction_id, AdviceKind.STAND_IN_DECLINE,
+                            auth.amount_minor, reason_code=code)
+        return NetworkDecision(outcome_for(code))
 
     async def _stand_in_refusal(
         self, registered: RegisteredNetwork, auth: NetworkAuthorization, entry_mode: str | None,
-        *, pin_verified: bool = False,
     ) -> str | None:
-        """Why stand-in must not approve this request (stand_in.py), or None."""
+        """Why stand-in must not approve this request (stand_in.py), or None; PIN aside."""
         settings = registered.settings
         limits = stand_in.StandInLimits(settings.stand_in_floor_minor,
                                         settings.stand_in_daily_max_minor,
                                         settings.stand_in_daily_count_max)
         now = self._clock()
         request = stand_in.StandInRequest(
-            auth.processing_code, auth.amount_minor, auth.expiry,
-            auth.pin_block is not None and not pin_verified, entry_mode)
+            auth.processing_code, auth.amount_minor, auth.expiry, False, entry_mode)
         quick = stand_in.refusal(limits, request, stand_in.StandInUsage(), now.date())
         if quick is not None:
             return quick
@@ -348,30 +390,6 @@ class NetworkAcquirer:
                                 now.date())
 
     # -- advices ---------------------------------------------------------------------------
-
-    async def forward_advice(
-        self, request: FinancialRequest, effect: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """A terminal's 0220/0420 for a routed original: queue it for the network, once."""
-        transaction = await transactions.load_transaction(self._db, int(effect["transaction_id"]))
-        if transaction is None or transaction.state not in ("approved", "stand_in"):
-            return {"result": "no_effect", "network": effect.get("network")}
-        if request.key.message_class == "0420":
-            kind, amount = AdviceKind.REVERSAL, transaction.amount_minor
-            actual, reason = request.actual_amount_minor, request.reversal_reason
-        elif transaction.state == "stand_in" and request.amount_minor >= transaction.amount_minor:
-            return {"result": "stand_in_advice_covers_it", "network": transaction.network}
-        elif transaction.state == "stand_in":  # dispensed less than the stand-in approval
-            kind, amount = AdviceKind.REVERSAL, transaction.amount_minor
-            actual, reason = request.amount_minor, "32"
-        else:
-            kind, amount = AdviceKind.COMPLETION, min(request.amount_minor,
-                                                       transaction.amount_minor)
-            actual, reason = None, None
-        queued = await self._enqueue(transaction.network, transaction.transaction_id, kind,
-                                     amount, actual_amount_minor=actual, reason_code=reason)
-        return {"result": "forwarded" if queued else "already_forwarded",
-                "network": transaction.network, "advice": kind.value}
 
     async def _enqueue(
         self, network: str, transaction_id: int, kind: AdviceKind, amount_minor: int, *,
@@ -417,7 +435,12 @@ class NetworkAcquirer:
             task_status.started()
 
     async def reverse_stale(self, now: dt.datetime | None = None) -> int:
-        """Requests left ``pending`` by a dead process: reverse them at the network."""
+        """Reverse at the network what the terminal did not get ``00`` for.
+
+        Requests left ``pending`` by a dead process, and network approvals whose terminal
+        answer is a decided non-``00`` (a ``91`` after the deadline) or that stayed undecided
+        past ``stale_pending_after_s``: the terminal's own 0420 finds no ``00`` original and
+        does nothing, so the switch reverses them itself (one 0420, reason 68, each)."""
         before = (now or self._clock()) - dt.timedelta(seconds=stale_pending_after_s)
         stale = await transactions.stale_pending(self._db, before, stale_batch_max)
         for transaction_id in stale:
@@ -428,7 +451,28 @@ class NetworkAcquirer:
                                               response_code=None)
             await self._enqueue(row.network, transaction_id, AdviceKind.REVERSAL,
                                 row.amount_minor, reason_code="68")
-        return len(stale)
+        return len(stale) + await self.reverse_unanswered(now)
+
+    async def reverse_unanswered(self, now: dt.datetime | None = None) -> int:
+        """Reverse the network approvals whose terminal got no ``00``: decided otherwise (the
+        engine voided the claim after the network had answered), or undecided long past the
+        deadline. Also run right after a ``91`` of a routed request."""
+        undecided_before = (now or self._clock()) - dt.timedelta(seconds=stale_pending_after_s)
+        approved = await transactions.approved_not_answered_00(
+            self._db, undecided_before, stale_batch_max
+        )
+        reversed_now = 0
+        for transaction_id in approved:
+            if await transactions.reverse_approved(self._db, transaction_id):
+                reversed_now += 1
+        if reversed_now:
+            self.wake_advices()
+        return reversed_now
+
+    def wake_advices(self) -> None:
+        """Advices were queued (by the engine's advice batch or a reversal): send them now."""
+        for sender in self.senders.values():
+            sender.wake()
 
     async def _sweep_stale(self) -> None:
         while True:

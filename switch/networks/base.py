@@ -65,6 +65,7 @@ class AdviceKind(enum.Enum):
     COMPLETION = "completion"  # the terminal's 0220: dispensed / stored, final amount
     REVERSAL = "reversal"  # the terminal's 0420, or the switch's own after a timeout
     STAND_IN = "stand_in"  # approved in stand-in: tell the issuer what we approved
+    STAND_IN_DECLINE = "stand_in_decline"  # declined in stand-in (55, 75): the issuer is told
 
 
 @dataclass(frozen=True, slots=True)

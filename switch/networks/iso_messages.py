@@ -125,6 +125,8 @@ def advice_message(
             fields["38"] = advice.authorization_id
         if advice.kind is AdviceKind.STAND_IN:
             fields["39"] = "00"  # approved by the acquirer in stand-in
+        elif advice.kind is AdviceKind.STAND_IN_DECLINE:
+            fields["39"] = advice.reason_code or "05"  # the acquirer's stand-in decline
         base = "0220"
     mti = base[:3] + ("1" if advice.attempt > 0 else "0")
     return mti, fields

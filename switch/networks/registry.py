@@ -44,7 +44,8 @@ BUILTIN_KINDS: Final[Mapping[str, str]] = {
 # Options every network has; the rest go to the plug-in.
 COMMON_OPTIONS: Final = frozenset(
     {"kind", "enabled", "zpk", "pin_block_format", "stand_in_floor_minor", "stand_in_pvk",
-     "stand_in_daily_max_minor", "stand_in_daily_count_max",
+     "stand_in_daily_max_minor", "stand_in_daily_count_max", "stand_in_pvki",
+     "stand_in_pin_tries_max",
      "advice_retry_min_s", "advice_retry_max_s"}
 )
 
@@ -68,6 +69,11 @@ class NetworkSettings:
     # The network's PIN verification key for stand-in (LMK handle, usage V2: Visa PVV): with it
     # a PIN-bearing withdrawal can stand in, its PIN checked against the PVV in track 2.
     stand_in_pvk: str | None = None
+    # The key index (PVKI, track 2) the configured PVK answers to: a card naming another is
+    # not checked (91, never 55).
+    stand_in_pvki: str = "1"
+    # Wrong stand-in PINs per card (PAN hash) and UTC day before 75 (no PIN evaluated).
+    stand_in_pin_tries_max: int = 3
 
 
 @dataclass(slots=True)
@@ -176,8 +182,14 @@ def network_settings(name: str, options: Mapping[str, Any]) -> NetworkSettings:
     pvk = options.get("stand_in_pvk")
     if pvk is not None and not isinstance(pvk, str):
         raise NetworkConfigError(f"network {name!r}: stand_in_pvk must be an LMK key block (text)")
+    pvki = str(options.get("stand_in_pvki", "1"))
+    if len(pvki) != 1 or not "1" <= pvki <= "6":
+        raise NetworkConfigError(f"network {name!r}: stand_in_pvki must be one digit 1-6")
+    tries = _number(options, "stand_in_pin_tries_max", int, 3)
+    if tries < 1:
+        raise NetworkConfigError(f"network {name!r}: stand_in_pin_tries_max must be >= 1")
     return NetworkSettings(name, kind, enabled, zpk, fmt, floor, retry, daily_max, daily_count,
-                           pvk)
+                           pvk, pvki, tries)
 
 
 class NetworkRegistry:

@@ -17,7 +17,8 @@ import asyncpg
 
 from switch.db.runtime import Database
 
-STATES = ("pending", "approved", "declined", "unanswered", "stand_in")
+STATES = ("pending", "approved", "declined", "unanswered", "stand_in", "stand_in_declined",
+          "reversed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,3 +150,61 @@ async def stale_pending(db: Database, created_before: dt.datetime, limit: int) -
         created_before, limit,
     )
     return [int(row["transaction_id"]) for row in rows]
+
+
+def _utc_day(now: dt.datetime) -> dt.date:
+    return now.astimezone(dt.UTC).date()
+
+
+async def wrong_pin_tries_today(db: Database, pan_hash: str, now: dt.datetime) -> int:
+    """Wrong PINs this card has had in stand-in on ``now``'s UTC day."""
+    value = await db.fetchval(
+        "SELECT wrong_tries FROM stand_in_pin_tries WHERE pan_hash = $1 AND day = $2",
+        pan_hash, _utc_day(now),
+    )
+    return 0 if value is None else int(value)
+
+
+async def count_wrong_pin(db: Database, pan_hash: str, now: dt.datetime) -> int:
+    """One more wrong stand-in PIN for the card today; the day's count after it."""
+    value = await db.fetchval(
+        "INSERT INTO stand_in_pin_tries (pan_hash, day, wrong_tries) VALUES ($1, $2, 1)"
+        " ON CONFLICT (pan_hash, day) DO UPDATE"
+        " SET wrong_tries = stand_in_pin_tries.wrong_tries + 1 RETURNING wrong_tries",
+        pan_hash, _utc_day(now),
+    )
+    return int(value)
+
+
+async def approved_not_answered_00(
+    db: Database, undecided_before: dt.datetime, limit: int
+) -> list[int]:
+    """Network approvals (or stand-in approvals) the terminal was not answered ``00`` for:
+    they must be reversed (``auth_network_unanswered_approvals``, migration 0703)."""
+    rows = await db.fetch(
+        "SELECT auth_network_unanswered_approvals($1, $2) AS transaction_id",
+        undecided_before, limit,
+    )
+    return [int(row["transaction_id"]) for row in rows]
+
+
+_REVERSE_APPROVED = (
+    "WITH moved AS (UPDATE network_transactions SET state = 'reversed'"
+    " WHERE {where} AND state IN ('approved', 'stand_in')"
+    " RETURNING transaction_id, network, amount_minor)"
+    " INSERT INTO network_advices (transaction_id, network, kind, amount_minor, reason_code)"
+    " SELECT transaction_id, network, 'reversal', amount_minor, '68' FROM moved"
+    " ON CONFLICT (transaction_id, kind) DO NOTHING RETURNING advice_id"
+)
+
+
+async def reverse_approved(db: Database, transaction_id: int) -> bool:
+    """``approved`` (or ``stand_in``) -> ``reversed`` and its 0420 (reason 68) queued, in one
+    statement.
+
+    One statement, so a crash leaves either both (the sender delivers it) or neither (the
+    next sweep finds the approval again). False when another sweep got there first."""
+    advice_id = await db.fetchval(
+        _REVERSE_APPROVED.format(where="transaction_id = $1"), transaction_id
+    )
+    return advice_id is not None

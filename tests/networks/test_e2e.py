@@ -225,7 +225,8 @@ class PvvCard:
 async def test_stand_in_verifies_the_pin_with_the_networks_key(pg_dsn: str) -> None:
     """Issue 11 item 2: with the network's PIN verification key configured, a PIN-bearing
     withdrawal under the floor stands in once its PIN verifies against the PVV of track 2 (a
-    wrong PIN is 55, not approved); the stand-in advice is queued for the network."""
+    wrong PIN is 55, not approved); the stand-in approval and the stand-in decline are both
+    advised to the network (issue 21 failure 5: declines too, as real stand-in does)."""
     async with networked_switch(pg_dsn, issuer_up=False, stand_in_pvk=True,
                                 demo_options={"stand_in_floor_minor": 10_000}) as net:
         assert net.stand_in_pvk is not None
@@ -243,7 +244,9 @@ async def test_stand_in_verifies_the_pin_with_the_networks_key(pg_dsn: str) -> N
         # A card without a PVV on its stripe cannot have its PIN checked: still 91.
         plain, _ = await atm.withdraw(NETWORK_CARD_2, 5_000)
         assert plain.fields["39"] == "91"
-        assert len(await _queue(net.switch.db)) == 1
+        queued = await _queue(net.switch.db)
+        assert [(a["kind"], a["reason_code"]) for a in queued] == [
+            ("stand_in_decline", "55"), ("stand_in", None)]
 
 
 async def test_link_reconnects_after_the_network_drops_it(pg_dsn: str) -> None:

@@ -675,6 +675,7 @@ DECLARE
     v_note jsonb[] := array_fill(NULL::jsonb, ARRAY[n]);
     v_claimed boolean[] := array_fill(false, ARRAY[n]);
     v_orig bigint[] := array_fill(NULL::bigint, ARRAY[n]);
+    v_network boolean[] := array_fill(false, ARRAY[n]);  -- the original went to a network
     v_seq bigint[] := array_fill(NULL::bigint, ARRAY[n]);  -- the order effects were applied
     v_holds bigint[];
     v_simple integer[];
@@ -774,7 +775,8 @@ BEGIN
         ELSIF r.state = 'claimed' THEN
             v_status[r.idx] := 'pending';  -- still being decided: the advice is repeated
         ELSIF r.effect->>'kind' = 'network' THEN
-            v_status[r.idx] := 'network';
+            v_orig[r.idx] := r.id;  -- its effect is at the network (auth_network_advice)
+            v_network[r.idx] := true;
         ELSE
             v_orig[r.idx] := r.id;
         END IF;
@@ -812,7 +814,10 @@ BEGIN
         CONTINUE WHEN NOT v_claimed[i] OR v_status[i] <> 'new' OR i = ANY (v_simple);
         v_code[i] := '00';
         v_seq[i] := nextval('auth_commit_seq');
-        IF v_orig[i] IS NOT NULL THEN
+        IF v_network[i] THEN
+            v_note[i] := auth_network_advice(p_classes[i], p_stans[i], p_amounts[i],
+                                             p_actuals[i], p_reasons[i], v_orig[i]);
+        ELSIF v_orig[i] IS NOT NULL THEN
             v_note[i] := auth_apply_advice(i, p_classes[i], p_stans[i], p_amounts[i],
                                            p_actuals[i], v_orig[i]);
         END IF;
@@ -828,8 +833,8 @@ BEGIN
         END LOOP;
     END IF;
 
-    -- 8. The advices' rows, written once, recorded (an advice not recorded, 'pending' or
-    --    'network', leaves no row: its repeat is processed afresh).
+    -- 8. The advices' rows, written once, recorded (an advice not recorded, 'pending',
+    --    leaves no row: its repeat is processed afresh).
     FOR r IN
         WITH ins AS (
             INSERT INTO auth_messages AS m (message_class, terminal_id, stan, transmission_dt,
