@@ -65,10 +65,12 @@ async def networked_switch(
     demo_options: Mapping[str, Any] | None = None,
     deadline_s: float = 3.0,
     stand_in_pvk: bool = False,
+    **switch_options: Any,
 ) -> AsyncIterator[NetworkedSwitch]:
-    """Switch + network "demo" (kind iso_host) routed for BIN 499999 + a route to nowhere."""
+    """Switch + network "demo" (kind iso_host) routed for BIN 499999 + a route to nowhere.
+    ``switch_options`` go to ``running_switch`` (config, sweeper ...)."""
     issuer = TestIssuer(rules, zak_hex=ZAK_HEX if mac else None)
-    async with running_switch(dsn, deadline_s=deadline_s) as switch:
+    async with running_switch(dsn, deadline_s=deadline_s, **switch_options) as switch:
         if issuer_up:
             port = await switch.nursery.start(issuer.serve)
         else:
