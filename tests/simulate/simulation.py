@@ -33,6 +33,7 @@ class Outcome:
     ordered_by: str = ""
     search_nodes: int = 0
     notes: list[str] = field(default_factory=list)
+    trace: list[str] = field(default_factory=list)  # every message, for a failing seed
 
 
 async def run_history(postgres: SimPostgres, history: History, *, seed: int,
@@ -68,7 +69,22 @@ async def _run(postgres: SimPostgres, database: str, history: History, seed: int
     faults = Counter(proxy.fired)
     faults.update({f"crash.{kind}": n for kind, n in runner.crashes.items()})
     return Outcome(violations, runner.journal.messages, faults, final.ordered_by,
-                   verdict.nodes, final.notes)
+                   verdict.nodes, final.notes, _trace(runner, final))
+
+
+def _trace(runner: HistoryRunner, final: FinalState) -> list[str]:
+    """One line per message in the order first sent: what it was, what each attempt got,
+    what is recorded and where it stands in the commit order."""
+    recorded = {(row.message_class, row.key): (row.code, row.order) for row in final.rows}
+    lines = []
+    for sent in runner.journal.sent.values():
+        attempts = ", ".join(
+            f"{'' if a.same_content else 'OTHER '}{a.code or a.error or 'lost'}"
+            f"@{a.sent_at:.2f}" for a in sent.attempts)
+        lines.append(f"{sent.message_class} {sent.key[0]}/{sent.key[1]} {sent.model} -> "
+                     f"[{attempts}] recorded {recorded.get((sent.message_class, sent.key))}")
+    lines.append(f"final {final.balances} counters {final.counters} cards {final.cards}")
+    return lines
 
 
 async def _settled_state(dsn: str) -> FinalState:
