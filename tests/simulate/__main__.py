@@ -26,7 +26,8 @@ from tests.simulate.simulation import run_history
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.simulate", description=__doc__)
-    parser.add_argument("--seconds", type=float, default=60.0, help="run for this long")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="run for this long (default 60 unless --histories is given)")
     parser.add_argument("--seed", type=int, default=None, help="first seed (default: time)")
     parser.add_argument("--histories", type=int, default=None, help="stop after this many")
     parser.add_argument("--steps-max", type=int, default=10, help="steps per history, max")
@@ -35,6 +36,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--trace", action="store_true",
                         help="print every message of a failing history to stderr")
     arguments = parser.parse_args(argv)
+    if arguments.seconds is None:
+        arguments.seconds = float("inf") if arguments.histories is not None else 60.0
     if arguments.seconds <= 0 or arguments.steps_max < 2 or arguments.deadline <= 0:
         parser.error("--seconds and --deadline must be positive, --steps-max at least 2")
     return arguments

@@ -24,7 +24,7 @@ from tests.simulate.pg_proxy import DbFault
 from tests.simulate.world import CARD_NAMES, NEW_PINS, PAYEES, TERMINALS
 
 Action = Literal["request", "complete", "reverse", "repeat", "conflict", "reverse_unknown",
-                 "late_original"]
+                 "late_original", "late_repeat", "cut"]
 Crash = Literal["kill", "pg_restart"]
 T = TypeVar("T")
 
@@ -41,7 +41,8 @@ class Send:
     pin_right: bool = True
     ref: int = 0
     reason: str = "68"
-    # complete: 0 full, 1 less by one unit, 2 zero; reverse 32: units kept (field 95)
+    # complete: 0 full, 1 less by one unit, 2 zero; reverse 32: units kept (field 95);
+    # cut: 0 at once, 1 after 50 ms, 2 after half the deadline
     part: int = 0
     new_pin: int = 0
     payee: int = 0
@@ -86,7 +87,7 @@ _KINDS = ("withdrawal",) * 5 + ("deposit",) * 2 + ("transfer", "balance", "pin_c
 def draw_send(c: Chooser) -> Send:
     action: Action = c.pick(("request",) * 6 + ("complete",) * 3 + ("reverse",) * 2
                             + ("repeat",) * 3 + ("conflict", "reverse_unknown",
-                                                 "late_original"))
+                                                 "late_original", "late_repeat", "cut"))
     kind = c.pick(_KINDS)
     return Send(
         action=action,

@@ -1,35 +1,35 @@
-"""The switch under test and its terminals.
+"""The switch under test as a real process, and its terminals.
 
-The switch runs in-process (``tests.authorization.harness.running_switch``: the real server,
-HSM, PostgreSQL ledger and authorization, sweeper on) with its DSN pointing at the fault
-proxy. **Killing** it is in-process: its proxy front is severed first, so every database
-connection drops at that instant (PostgreSQL rolls back whatever was uncommitted, a reply in
-flight is lost) and nothing the dying instance does afterwards can reach the database; then its
-tasks are cancelled (terminal connections drop). That is what SIGKILL does to a process, as
-seen from PostgreSQL and the terminals, and it costs milliseconds instead of a process start.
-A fresh instance then starts on the same database with nothing carried over (caches, the
-in-memory lists of the old one are gone).
+The switch is ``atm-switch serve`` (a child process, as an operator runs it) on the history's
+own database and data directory, with its DSN pointing at the fault proxy. **Killing** it is
+``SIGKILL`` at any instant the history chooses: whatever the process had not committed is
+rolled back by PostgreSQL, a reply in flight is lost, the in-memory state (caches, batches
+being gathered) is gone, and only what it wrote to disk stays (the void journal in its data
+directory). Its proxy front is severed afterwards, so nothing of the dead instance lingers in
+the proxy. A fresh process then starts on the same database and data directory.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 import trio
 
-from switch.config import AuthorizationConfig
 from terminals.hostlink.connection import HostLinkError
-from tests.authorization.harness import Atm, RunningSwitch, connect_atm, running_switch
+from tests.authorization.harness import Atm, connect_atm
 from tests.simulate.pg_proxy import Front, PgProxy
-from tests.simulate.world import fixture
 
 log = logging.getLogger(__name__)
 
-_NO_FIXTURE: dict[str, Any] = {"accounts": [], "cards": [], "terminals": []}
-start_attempts_max = 60  # PostgreSQL restarting: the instance is retried this many times
+start_attempts_max = 40  # PostgreSQL restarting: the process is started again this many times
+startup_timeout_s = 60.0  # "listening HOST:PORT" must be printed within this (spec 9)
 network_stan_first = 900_000  # sign-on/key exchange STANs, apart from the financial ones
 
 
@@ -40,81 +40,94 @@ class NodeConfig:
     sweep_interval_s: float = 0.3
     terminal_timeout_s: float = 6.0
 
+    def environment(self) -> dict[str, str]:
+        """The switch's configuration, as ``ATM_SWITCH_<SECTION>_<KEY>`` variables."""
+        return {
+            "ATM_SWITCH_SERVER_REQUEST_DEADLINE_S": str(self.deadline_s),
+            "ATM_SWITCH_AUTHORIZATION_HOLD_EXPIRY_S": str(self.hold_expiry_s),
+            "ATM_SWITCH_AUTHORIZATION_SWEEP_INTERVAL_S": str(self.sweep_interval_s),
+            "ATM_SWITCH_OPS_LOG_LEVEL": "WARNING",
+        }
+
 
 class SwitchNode:
-    """Start, kill and restart the switch; ``address`` is where terminals connect."""
+    """Start, SIGKILL and restart ``atm-switch serve``; ``address`` is where terminals connect."""
 
-    def __init__(self, proxy: PgProxy, database: str, config: NodeConfig,
+    def __init__(self, proxy: PgProxy, database: str, data_dir: Path, config: NodeConfig,
                  nursery: trio.Nursery) -> None:
         self.proxy = proxy
         self.database = database
+        self.data_dir = data_dir
         self.config = config
         self.nursery = nursery
         self.address: tuple[str, int] | None = None
-        self.switch: RunningSwitch | None = None
         self.generation = 0
         self._front: Front | None = None
-        self._scope: trio.CancelScope | None = None
-        self._stopped = trio.Event()
-
-    def _authorization_config(self) -> AuthorizationConfig:
-        return AuthorizationConfig(hold_expiry_s=self.config.hold_expiry_s,
-                                   sweep_interval_s=self.config.sweep_interval_s)
+        self._process: trio.Process | None = None
 
     async def start(self) -> None:
         for _attempt in range(start_attempts_max):
             front = await self.proxy.open_front(self.nursery)
             try:
-                self.switch = await self.nursery.start(self._host, front)
-            except Exception as exc:  # PostgreSQL restarting: try again shortly
-                log.info("switch start failed (%s), retrying", type(exc).__name__)
+                process, address = await self._spawn(front)
+            except (RuntimeError, trio.TooSlowError) as exc:  # PostgreSQL restarting
+                log.info("switch start failed (%s), retrying", exc)
                 await self.proxy.sever(front)
                 await trio.sleep(0.5)
                 continue
-            self._front = front
-            self.address = self.switch.address
+            self._front, self._process, self.address = front, process, address
             self.generation += 1
             return
         raise RuntimeError("the switch did not start")
 
-    async def _host(self, front: Front, *, task_status: trio.TaskStatus[RunningSwitch]
-                    ) -> None:
-        stopped = self._stopped = trio.Event()
-        started = False
+    async def _spawn(self, front: Front) -> tuple[trio.Process, tuple[str, int]]:
+        log_file = (self.data_dir / "serve.log").open("ab")
+        process = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "switch.cli", "serve", "--data-dir", str(self.data_dir),
+             "--dsn", front.dsn(self.database), "--port", "0", "--metrics-port", "0"],
+            stdout=subprocess.PIPE, stderr=log_file,
+            env=dict(os.environ, **self.config.environment()))
+        log_file.close()
         try:
-            with trio.CancelScope() as scope:
-                self._scope = scope
-                async with running_switch(
-                        front.dsn(self.database),
-                        fixture=fixture() if self.generation == 0 else _NO_FIXTURE,
-                        config=self._authorization_config(), deadline_s=self.config.deadline_s,
-                        sweeper=True) as switch:
-                    task_status.started(switch)
-                    started = True
-                    await trio.sleep_forever()
-        except Exception:
-            if not started:
-                raise
-            log.info("a killed switch instance ended with an error (ignored)", exc_info=True)
-        finally:
-            stopped.set()
+            return process, await _listening(process)
+        except BaseException:
+            process.send_signal(signal.SIGKILL)
+            with trio.CancelScope(shield=True):
+                await process.wait()
+            raise
 
     async def kill(self) -> None:
-        """Sever the database first, then cancel everything of this instance."""
-        if self._front is None:
-            return
+        """SIGKILL the process, then drop whatever of it is left in the proxy."""
+        process, self._process = self._process, None
         front, self._front = self._front, None
-        await self.proxy.sever(front)
-        if self._scope is not None:
-            self._scope.cancel()
-        with trio.move_on_after(10):
-            await self._stopped.wait()
         self.address = None
-        self.switch = None
+        if process is not None:
+            process.send_signal(signal.SIGKILL)
+            with trio.CancelScope(shield=True):
+                await process.wait()
+        if front is not None:
+            await self.proxy.sever(front)
 
     async def restart(self) -> None:
         await self.kill()
         await self.start()
+
+
+async def _listening(process: trio.Process) -> tuple[str, int]:
+    """Wait for the child's ``listening HOST:PORT`` line."""
+    assert process.stdout is not None
+    buffer = b""
+    with trio.fail_after(startup_timeout_s):
+        while b"\n" not in buffer:
+            chunk = await process.stdout.receive_some(1024)
+            if not chunk:
+                raise RuntimeError(f"atm-switch serve exited ({await process.wait()})")
+            buffer += chunk
+    line = buffer.split(b"\n", 1)[0].decode()
+    if not line.startswith("listening "):
+        raise RuntimeError(f"atm-switch serve printed {line!r}")
+    host, port = line.split(" ", 1)[1].rsplit(":", 1)
+    return host, int(port)
 
 
 class Terminal:
@@ -152,7 +165,11 @@ class Terminal:
             self.atm = atm
             return atm
 
-    async def close(self) -> None:
+    async def cut(self) -> None:
+        """The terminal's line drops (an answer in flight is lost); the next send reconnects."""
         if self.atm is not None:
             with contextlib.suppress(Exception):
                 await self.atm.aclose()
+
+    async def close(self) -> None:
+        await self.cut()

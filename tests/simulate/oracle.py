@@ -58,8 +58,14 @@ class Verdict:
     nodes: int = 0
 
 
+def is_marker(row: Row) -> bool:
+    """A 0200 key a reversal reserved before its original arrived (spec 5.4): it records no
+    decision of the original (v3 names the state; v2 records only the code 94)."""
+    return row.message_class == "0200" and (row.state == "marker" or row.code == "94")
+
+
 def check_answers(journal: Journal, rows: list[Row]) -> list[str]:
-    recorded = {(row.message_class, row.key): row for row in rows}
+    recorded = {(row.message_class, row.key): row for row in rows if not is_marker(row)}
     violations = []
     for (message_class, key), sent in journal.sent.items():
         row = recorded.get((message_class, key))
@@ -68,6 +74,8 @@ def check_answers(journal: Journal, rows: list[Row]) -> list[str]:
         decided = [c for c in codes if c not in (None, "91")]
         where = f"{message_class} {key} answers {codes} recorded {stored}"
         if message_class == "0200":
+            if row is None and decided and all(c == "94" for c in decided):
+                continue  # the original after its reversal: answered 94 from the marker
             for code in decided:
                 if row is None:
                     violations.append(f"answer.unrecorded: {where}")
@@ -94,12 +102,14 @@ def _items(journal: Journal, rows: list[Row], violations: list[str]) -> list[Ite
     items = []
     for row in rows:
         sent = journal.sent.get((row.message_class, row.key))
+        if is_marker(row):
+            if row.key not in reversed_originals:
+                violations.append(f"state.marker_without_reversal: {row}")
+            continue  # the model makes its own marker from the reversal
         if sent is None:
-            if row.message_class == "0200" and row.key in reversed_originals:
-                continue  # a marker: the reversal came first (spec 5.4)
             violations.append(f"state.unknown_row: {row}")
             continue
-        if row.state == "pending":
+        if row.state in ("pending", "claimed"):
             violations.append(f"state.claim_left_pending: {row}")
         items.append(Item(sent, row.code))
     return items

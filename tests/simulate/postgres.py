@@ -1,9 +1,15 @@
 """The simulation's own PostgreSQL (pgserver): never the suite's shared server, because a
-history may crash and restart it. One template database holds the schema; every history
-gets a fresh database cloned from it."""
+history may crash and restart it. One installation is made once, as an operator makes it
+(``atm-switch db init --mode test`` and ``fixtures load`` on a template database and data
+directory); every history gets a fresh database cloned from the template and a copy of the data
+directory (its LMK; a void journal of its own)."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -12,12 +18,10 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 import trio
 
-from switch.db.installation import MODE_TEST, record_mode
-from switch.db.migrate import migrate
-from switch.db.roles import ensure_app_role
-from switch.db.runtime import open_database
+from tests.simulate.world import fixture
 
 TEMPLATE_DB = "sim_template"
+cli_timeout_s = 180.0
 _POSTGRES_PORT = 5432  # pgserver listens on a Unix socket only, named after this port
 
 
@@ -70,22 +74,43 @@ class SimPostgres:
             raise RuntimeError("the simulation's PostgreSQL is not started")
         return self._server
 
+    @property
+    def template_dir(self) -> Path:
+        return self.root / "template-data"
+
     async def make_template(self) -> None:
-        """The schema once, as ``db init --mode test`` makes it."""
+        """The installation once: ``db init --mode test`` and ``fixtures load`` (the world)."""
         await _admin(self.dsn("postgres"), f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"',
                      f'CREATE DATABASE "{TEMPLATE_DB}"')
-        async with open_database(self.dsn(TEMPLATE_DB), pool_size_min=1, pool_size_max=1) as db:
-            await migrate(db)
-            await record_mode(db, MODE_TEST)
-            await ensure_app_role(db)
+        self.template_dir.mkdir(parents=True, exist_ok=True)
+        path = self.template_dir / "fixture.json"
+        path.write_text(json.dumps(fixture(), ensure_ascii=False), encoding="utf-8")
+        dsn = self.dsn(TEMPLATE_DB)
+        await trio.to_thread.run_sync(_cli, "db", "init", "--mode", "test", "--data-dir",
+                                      str(self.template_dir), "--dsn", dsn)
+        await trio.to_thread.run_sync(_cli, "fixtures", "load", str(path), "--data-dir",
+                                      str(self.template_dir), "--dsn", dsn)
+        path.unlink()  # clear PINs and TMKs: not copied into the histories' data directories
 
-    async def new_database(self) -> str:
+    async def new_installation(self) -> tuple[str, Path]:
+        """A database cloned from the template and a copy of its data directory."""
         name = "sim_" + uuid.uuid4().hex[:12]
         await _admin(self.dsn("postgres"), f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
-        return name
+        data_dir = self.root / name
+        shutil.copytree(self.template_dir, data_dir)
+        return name, data_dir
 
-    async def drop_database(self, name: str) -> None:
+    async def drop_installation(self, name: str, data_dir: Path) -> None:
         await _admin(self.dsn("postgres"), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _cli(*argv: str) -> None:
+    """``atm-switch ARGV`` to completion; raise with its stderr on failure."""
+    done = subprocess.run([sys.executable, "-m", "switch.cli", *argv], capture_output=True,
+                          text=True, timeout=cli_timeout_s, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"atm-switch {argv[0]} {argv[1]} failed: {done.stderr[-2000:]}")
 
 
 async def _admin(dsn: str, *statements: str) -> None:

@@ -135,9 +135,25 @@ class HistoryRunner:
                                                  "withdrawal", 10_000))
             self.unsent.append((fields, message))
             await self._reverse(fields, message.card, "68", None)
+        elif send.action == "late_repeat":
+            await self._late_repeat(send.ref)
+        elif send.action == "cut":
+            await trio.sleep((0.0, 0.05, self.config.deadline_s / 2)[send.part])
+            await self.terminals[TERMINALS[send.terminal]].cut()
         elif send.action == "late_original" and self.unsent:
             fields, message = self.unsent.pop(send.ref % len(self.unsent))
             await self.transmit("0200", fields, message, card=message.card)
+
+    async def _late_repeat(self, ref: int) -> None:
+        """An exact repeat of a 0200 whose advice was already answered (issue 21, failure 1:
+        it must get the original answer and never undo the completed original)."""
+        advised = {s.model.original for s in self._order
+                   if isinstance(s.model, model.Completion | model.Reversal)
+                   and "00" in s.codes()}
+        originals = [s for s in self._order if s.message_class == "0200" and s.key in advised]
+        if originals:
+            sent = originals[ref % len(originals)]
+            await self.transmit("0200", sent.fields, sent.model, repeat=True, card=sent.card)
 
     def _request(self, send: Send) -> tuple[dict[str, str], model.Financial]:
         card = CARD_NAMES[send.card]
@@ -166,8 +182,11 @@ class HistoryRunner:
     async def _advice(self, send: Send) -> None:
         kinds = ("withdrawal", "deposit") if send.action == "complete" else (
             "withdrawal", "deposit", "transfer")
+        # A terminal completes only what it was told 00 for (after a 91 or no answer it
+        # dispensed nothing); it may reverse anything it sent (spec 5.4, 5.6).
         originals = [s for s in self._order if s.message_class == "0200"
-                     and isinstance(s.model, model.Financial) and s.model.kind in kinds]
+                     and isinstance(s.model, model.Financial) and s.model.kind in kinds
+                     and (send.action == "reverse" or "00" in s.codes())]
         if not originals:
             return
         original = originals[send.ref % len(originals)]

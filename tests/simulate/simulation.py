@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import trio
 
@@ -22,6 +23,7 @@ from tests.simulate.world import book
 
 log = logging.getLogger(__name__)
 
+UNRESOLVED = frozenset({"claimed", "pending"})  # engine v3's and v2's undecided claim
 settle_poll_s = 15.0  # after expiry, how long the sweeper may take to empty every hold
 
 
@@ -39,18 +41,18 @@ class Outcome:
 async def run_history(postgres: SimPostgres, history: History, *, seed: int,
                       config: NodeConfig | None = None) -> Outcome:
     config = config or NodeConfig()
-    database = await postgres.new_database()
+    database, data_dir = await postgres.new_installation()
     try:
-        return await _run(postgres, database, history, seed, config)
+        return await _run(postgres, database, data_dir, history, seed, config)
     finally:
-        await postgres.drop_database(database)
+        await postgres.drop_installation(database, data_dir)
 
 
-async def _run(postgres: SimPostgres, database: str, history: History, seed: int,
-               config: NodeConfig) -> Outcome:
+async def _run(postgres: SimPostgres, database: str, data_dir: Path, history: History,
+               seed: int, config: NodeConfig) -> Outcome:
     proxy = PgProxy(postgres.socket_path, seed=seed)
     async with trio.open_nursery() as nursery:
-        node = SwitchNode(proxy, database, config, nursery)
+        node = SwitchNode(proxy, database, data_dir, config, nursery)
         await node.start()
         runner = HistoryRunner(node, postgres, proxy, config, nursery)
         for terminal in runner.terminals.values():
@@ -96,7 +98,7 @@ async def _settled_state(dsn: str) -> FinalState:
                 final = await read_final_state(db)
                 rows, _ = await read_rows(db)
                 if not any(held or pending for _l, held, pending in final.balances.values()) \
-                        and not any(row.state == "pending" for row in rows):
+                        and not any(row.state in UNRESOLVED for row in rows):
                     break
                 await trio.sleep(0.3)
         return await read_final_state(db)
