@@ -50,9 +50,15 @@ class Send:
 
 @dataclass(frozen=True, slots=True)
 class Step:
+    """``fault`` while the step runs; with ``fault_then``, the fault changes to it
+    ``then_after_s`` into the step (a commit's reply delayed, then the database unreachable
+    for the void that follows). A crash closes the window: the database is back afterwards."""
+
     sends: tuple[Send, ...]
     fault: DbFault | None = None
     fault_p: float = 0.0
+    fault_then: DbFault | None = None
+    then_after_s: float = 0.0
     crash: Crash | None = None
     crash_after_s: float = 0.0
     pause_s: float = 0.0
@@ -113,10 +119,14 @@ def draw_step(c: Chooser, *, deadline_s: float, faults: bool) -> Step:
         fault = c.pick((DbFault.SLOW, DbFault.SLOW, DbFault.DELAY, DbFault.CUT_BEFORE,
                         DbFault.CUT_AFTER))
         fault_p = c.pick((0.3, 0.6, 1.0)) if fault is not DbFault.SLOW else 1.0
+    fault_then: DbFault | None = None
+    if fault is DbFault.DELAY and c.chance(40):
+        fault_then = DbFault.CUT_BEFORE
     if faults and c.chance(12):
         crash = c.pick(("kill", "kill", "pg_restart"))
     return Step(
-        sends=sends, fault=fault, fault_p=fault_p, crash=crash,
+        sends=sends, fault=fault, fault_p=fault_p, fault_then=fault_then,
+        then_after_s=c.pick((0.1, 0.3, deadline_s * 0.6)), crash=crash,
         crash_after_s=c.pick((0.0, 0.05, 0.2, deadline_s * 0.8, deadline_s * 1.3)),
         pause_s=c.pick((0.0,) * 8 + (0.5, 4.0)),
     )

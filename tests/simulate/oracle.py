@@ -5,8 +5,10 @@ Answers (per message key and class, spec 5.5, 5.6, 10):
 
 * ``answer.changed``: a decided answer (not ``91``) the terminal received differs from the
   recorded one (a repeat changed a decided original, or the record was rewritten);
-* ``answer.91_recorded_otherwise``: every attempt was answered ``91`` (none lost), yet the key
-  holds another decision: a ``91`` that left an effect;
+* ``answer.91_recorded_otherwise``: every answer delivered was ``91``, yet the key holds
+  another decision: a ``91`` that left an effect (spec 5.6, 10);
+* ``answer.91_then_decided``: the first answer delivered was ``91`` and a repeat got another
+  (spec 5.6: a repeat of a ``91`` gets ``91`` again);
 * ``answer.unrecorded``: a decided answer was received but nothing is recorded;
 * ``answer.duplicate``: the same key with other content was not answered ``94`` (or ``91``);
 * ``answer.advice``: an advice was answered other than ``00``/``91``, or ``00`` unrecorded.
@@ -83,11 +85,14 @@ def check_answers(journal: Journal, rows: list[Row]) -> list[str]:
                 if code != stored:
                     violations.append(f"answer.changed: {where}")
                     break
-            if codes and all(c == "91" for c in codes) and stored not in (None, "91"):
+            delivered = [c for c in codes if c is not None]
+            if delivered and all(c == "91" for c in delivered) and stored not in (None, "91"):
                 violations.append(f"answer.91_recorded_otherwise: {where}")
-            for code in sent.codes(same_content=False):
-                if code not in (None, "91", "94"):
-                    violations.append(f"answer.duplicate: {where}, other content got {code}")
+            if delivered and delivered[0] == "91" and any(c != "91" for c in delivered):
+                violations.append(f"answer.91_then_decided: {where}")
+            for other in sent.codes(same_content=False):
+                if other not in (None, "91", "94"):
+                    violations.append(f"answer.duplicate: {where}, other content got {other}")
         else:
             if any(c not in (None, "91", "00") for c in codes):
                 violations.append(f"answer.advice: {where}")
@@ -265,11 +270,12 @@ def compare(book: model.Book, final: FinalState) -> list[str]:
         if expected_counters != final.counters:
             differences.append(f"daily counters: model {expected_counters}, "
                                f"database {final.counters}")
-    for name, card in book.cards.items():
+    for name, model_card in book.cards.items():
         status, tries = final.cards.get(name, ("missing", -1))
-        if (status == "blocked") != card.blocked or (not card.blocked and tries != card.tries):
-            differences.append(f"card {name}: model blocked={card.blocked} tries={card.tries},"
-                               f" database {status} tries={tries}")
+        if (status == "blocked") != model_card.blocked \
+                or (not model_card.blocked and tries != model_card.tries):
+            differences.append(f"card {name}: model blocked={model_card.blocked} "
+                               f"tries={model_card.tries}, database {status} tries={tries}")
     return differences
 
 

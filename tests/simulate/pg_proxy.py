@@ -112,7 +112,8 @@ class PgProxy:
         async def serve() -> None:
             with front.scope:
                 await trio.serve_listeners(
-                    lambda client: self._serve(front, client), listeners)
+                    lambda client: self._serve(front, client),  # type: ignore[arg-type]
+                    listeners)
 
         nursery.start_soon(serve)
         return front

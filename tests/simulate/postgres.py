@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -22,6 +23,7 @@ from tests.simulate.world import fixture
 
 TEMPLATE_DB = "sim_template"
 cli_timeout_s = 180.0
+admin_attempts_max = 30  # one second apart
 _POSTGRES_PORT = 5432  # pgserver listens on a Unix socket only, named after this port
 
 
@@ -32,6 +34,7 @@ class SimPostgres:
         self.root = Path(tempfile.mkdtemp(prefix="atm-sim-pg-"))
         self._server: object | None = None
         self.restarts = 0
+        self.restarted_at = 0.0  # time.monotonic() of the last restart (settling waits it out)
 
     def start(self) -> None:
         import pgserver
@@ -52,6 +55,7 @@ class SimPostgres:
         return f"{host}/.s.PGSQL.{_POSTGRES_PORT}"
 
     def crash(self) -> None:
+        self.restarted_at = float("inf")  # until it is back
         from pgserver._commands import pg_ctl
 
         server = self._require()
@@ -63,6 +67,7 @@ class SimPostgres:
         with server._lock:  # type: ignore[attr-defined]
             server.ensure_postgres_running()  # type: ignore[attr-defined]
         self.restarts += 1
+        self.restarted_at = time.monotonic()
 
     def cleanup(self) -> None:
         if self._server is not None:
@@ -129,4 +134,11 @@ async def _admin(dsn: str, *statements: str) -> None:
 
         asyncio.run(go())
 
-    await trio.to_thread.run_sync(run)
+    for attempt in range(admin_attempts_max):  # another history may be restarting PostgreSQL
+        try:
+            await trio.to_thread.run_sync(run)
+            return
+        except (OSError, asyncpg.PostgresError):
+            if attempt == admin_attempts_max - 1:
+                raise
+            await trio.sleep(1.0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections import Counter
 from collections.abc import Mapping
 
@@ -22,7 +23,6 @@ from terminals.hostlink.financial import (
     financial_request,
     reversal_advice,
 )
-from switch.protocol.field48 import encode_tags
 from tests.simulate import model
 from tests.simulate.history import History, Send, Step
 from tests.simulate.journal import Attempt, Journal, Sent
@@ -82,28 +82,40 @@ class HistoryRunner:
 
     async def run_step(self, step: Step) -> None:
         if step.fault is not None:
-            delay = slow_reply_s if step.fault is DbFault.SLOW else self.config.deadline_s + 0.8
-            self.proxy.open_window(FaultWindow(step.fault, step.fault_p, delay))
-            self.last_disturbance = trio.current_time() + delay
+            self._open(step.fault, step.fault_p)
         try:
             async with trio.open_nursery() as nursery:
                 for index, send in enumerate(step.sends):
                     nursery.start_soon(self._perform_later, send, index * send_stagger_s)
                 if step.crash is not None:
                     nursery.start_soon(self._crash, step.crash, step.crash_after_s)
+                if step.fault is not None and step.fault_then is not None:
+                    nursery.start_soon(self._then, step.fault_then, step.then_after_s)
         finally:
             self.proxy.open_window(None)
         if step.pause_s:
             await trio.sleep(step.pause_s)
+
+    def _open(self, fault: DbFault, probability: float) -> None:
+        delay = slow_reply_s if fault is DbFault.SLOW else self.config.deadline_s + 0.8
+        self.proxy.open_window(FaultWindow(fault, probability, delay))
+        self.last_disturbance = max(self.last_disturbance, trio.current_time() + delay)
+
+    async def _then(self, fault: DbFault, after_s: float) -> None:
+        await trio.sleep(after_s)
+        if self.proxy.window is not None:  # a crash closes the window for good
+            self._open(fault, 1.0)
 
     async def _crash(self, crash: str, after_s: float) -> None:
         await trio.sleep(after_s)
         self.crashes[crash] += 1
         if crash == "kill":
             await self.node.kill()
+            self.proxy.open_window(None)
             await self.node.start()
         else:
             await trio.to_thread.run_sync(self.postgres.crash)
+            self.proxy.open_window(None)
             await trio.to_thread.run_sync(self.postgres.restart_after_crash)
         self.last_disturbance = trio.current_time()
 
@@ -283,8 +295,10 @@ class HistoryRunner:
         last_0200 = max((s.start for s in self._order if s.message_class == "0200"),
                         default=0.0)
         stale_s = 2 * self.config.deadline_s + 5.0 + 3 * self.config.sweep_interval_s + 1.0
+        since_restart_s = max(0.0, time.monotonic() - self.postgres.restarted_at)
+        restarted = trio.current_time() - since_restart_s
         await trio.sleep_until(max(trio.current_time(), last_0200 + expiry_s,
-                                   self.last_disturbance + stale_s))
+                                   self.last_disturbance + stale_s, restarted + stale_s))
 
     def _reversed(self, sent: Sent) -> bool:
         return any(s.message_class == "0420" and isinstance(s.model, model.Reversal)
@@ -319,4 +333,4 @@ class HistoryRunner:
             await terminal.close()
 
 
-__all__ = ["HistoryRunner", "encode_tags"]
+__all__ = ["HistoryRunner"]

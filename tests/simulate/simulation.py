@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,3 +119,30 @@ async def _probe_pins(runner: HistoryRunner, matched: object) -> list[str]:
             violations.append(f"state.pin: card {name} with the model's PIN got {code}, "
                               f"expected {expected}")
     return violations
+
+
+@dataclass(frozen=True, slots=True)
+class Named:
+    """One history to run: its name (a catalogue entry or ``seed N``) and seed."""
+
+    name: str
+    history: History
+    seed: int
+
+
+async def run_many(postgres: SimPostgres, histories: list[Named], *, config: NodeConfig,
+                   parallel: int, on_outcome: Callable[[Named, Outcome], None]) -> None:
+    """Run histories ``parallel`` at a time, each with its own database, data directory,
+    proxy and switch process (so one's crash does not disturb another, except a PostgreSQL
+    restart, which every history then sees as a fault of its own)."""
+    limiter = trio.CapacityLimiter(parallel)
+
+    async def one(named: Named) -> None:
+        async with limiter:
+            outcome = await run_history(postgres, named.history, seed=named.seed,
+                                        config=config)
+        on_outcome(named, outcome)
+
+    async with trio.open_nursery() as nursery:
+        for named in histories:
+            nursery.start_soon(one, named)
