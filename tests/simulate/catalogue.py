@@ -29,7 +29,7 @@ def void_lost_in_a_crash(deadline_s: float) -> History:
     is killed before it retries: the hold must not be captured at expiry (spec 5.6, 10)."""
     return (
         Step((_WITHDRAW,), fault=DbFault.DELAY, fault_p=1.0, fault_then=DbFault.CUT_BEFORE,
-             then_after_s=0.3, crash="kill", crash_after_s=deadline_s * 1.3),
+             then_after_s=0.3, crash="kill", crash_after_answers=True),
     )
 
 
@@ -49,7 +49,7 @@ def voided_pin_change(deadline_s: float) -> History:
     return (
         Step((Send("request", card=2, kind="pin_change", new_pin=0),), fault=DbFault.DELAY,
              fault_p=1.0, fault_then=DbFault.CUT_BEFORE, then_after_s=0.3, crash="kill",
-             crash_after_s=deadline_s * 1.3),
+             crash_after_answers=True),
     )
 
 
@@ -59,7 +59,8 @@ def two_reversals_in_one_batch(deadline_s: float) -> History:
     return (
         Step((_WITHDRAW,)),
         Step((Send("reverse", ref=0, reason="32", part=5),
-              Send("reverse", ref=0, reason="22")), fault=DbFault.SLOW, fault_p=1.0),
+              Send("reverse", ref=0, reason="22")), fault=DbFault.SLOW, fault_p=1.0,
+             stagger_s=0.0),
     )
 
 

@@ -61,7 +61,9 @@ class Step:
     then_after_s: float = 0.0
     crash: Crash | None = None
     crash_after_s: float = 0.0
+    crash_after_answers: bool = False  # crash once every send of the step was answered
     pause_s: float = 0.0
+    stagger_s: float | None = None  # between the step's sends; None: the runner's default
 
 
 History = tuple[Step, ...]

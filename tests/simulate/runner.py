@@ -84,13 +84,16 @@ class HistoryRunner:
         if step.fault is not None:
             self._open(step.fault, step.fault_p)
         try:
+            stagger_s = send_stagger_s if step.stagger_s is None else step.stagger_s
             async with trio.open_nursery() as nursery:
                 for index, send in enumerate(step.sends):
-                    nursery.start_soon(self._perform_later, send, index * send_stagger_s)
-                if step.crash is not None:
+                    nursery.start_soon(self._perform_later, send, index * stagger_s)
+                if step.crash is not None and not step.crash_after_answers:
                     nursery.start_soon(self._crash, step.crash, step.crash_after_s)
                 if step.fault is not None and step.fault_then is not None:
                     nursery.start_soon(self._then, step.fault_then, step.then_after_s)
+            if step.crash is not None and step.crash_after_answers:
+                await self._crash(step.crash, step.crash_after_s)
         finally:
             self.proxy.open_window(None)
         if step.pause_s:
@@ -120,7 +123,8 @@ class HistoryRunner:
         self.last_disturbance = trio.current_time()
 
     async def _perform_later(self, send: Send, delay_s: float) -> None:
-        await trio.sleep(delay_s)
+        if delay_s:
+            await trio.sleep(delay_s)
         await self.perform(send)
 
     # -- actions ------------------------------------------------------------------------------

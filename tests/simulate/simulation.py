@@ -12,7 +12,8 @@ from pathlib import Path
 
 import trio
 
-from switch.db.runtime import open_database
+from ledger_adapter.errors import LedgerUnavailable
+from switch.db.runtime import DatabaseUnavailable, open_database
 from tests.simulate import oracle
 from tests.simulate.history import History
 from tests.simulate.node import NodeConfig, SwitchNode
@@ -25,7 +26,8 @@ from tests.simulate.world import book
 log = logging.getLogger(__name__)
 
 UNRESOLVED = frozenset({"claimed", "pending"})  # engine v3's and v2's undecided claim
-settle_poll_s = 15.0  # after expiry, how long the sweeper may take to empty every hold
+settle_poll_s = 15.0
+read_attempts_max = 5  # after expiry, how long the sweeper may take to empty every hold
 
 
 @dataclass(slots=True)
@@ -92,7 +94,20 @@ def _trace(runner: HistoryRunner, final: FinalState) -> list[str]:
 
 async def _settled_state(dsn: str) -> FinalState:
     """Wait (bounded) until the sweeper has emptied every hold and resolved every claim,
-    then read the state."""
+    then read the state (again on a new connection when PostgreSQL dropped the reader's:
+    a restart another history made)."""
+    for attempt in range(read_attempts_max):
+        try:
+            return await _read_settled(dsn)
+        except (DatabaseUnavailable, LedgerUnavailable):
+            if attempt == read_attempts_max - 1:
+                raise
+            log.warning("final state read failed, reading again", exc_info=True)
+            await trio.sleep(1.0)
+    raise AssertionError("unreachable")
+
+
+async def _read_settled(dsn: str) -> FinalState:
     async with open_database(dsn, pool_size_min=1, pool_size_max=2) as db:
         with trio.move_on_after(settle_poll_s):
             while True:
