@@ -1,0 +1,163 @@
+"""One history, end to end: a fresh database, the proxy, the switch, the terminals; play the
+history, settle (advices repeated until recorded, hold expiry, sweeper), read the final state
+directly from PostgreSQL, judge it with the oracle, and check which PIN works."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trio
+
+from ledger_adapter.errors import LedgerUnavailable
+from switch.db.runtime import DatabaseUnavailable, open_database
+from tests.simulate import oracle
+from tests.simulate.history import History
+from tests.simulate.node import NodeConfig, SwitchNode
+from tests.simulate.observe import FinalState, read_final_state, read_rows
+from tests.simulate.pg_proxy import PgProxy
+from tests.simulate.postgres import SimPostgres
+from tests.simulate.runner import HistoryRunner
+from tests.simulate.world import book
+
+log = logging.getLogger(__name__)
+
+UNRESOLVED = frozenset({"claimed", "pending"})  # engine v3's and v2's undecided claim
+settle_poll_s = 15.0
+read_attempts_max = 5  # after expiry, how long the sweeper may take to empty every hold
+
+
+@dataclass(slots=True)
+class Outcome:
+    violations: list[str]
+    messages: int
+    faults: Counter[str] = field(default_factory=Counter)
+    ordered_by: str = ""
+    search_nodes: int = 0
+    notes: list[str] = field(default_factory=list)
+    trace: list[str] = field(default_factory=list)  # every message, for a failing seed
+
+
+async def run_history(postgres: SimPostgres, history: History, *, seed: int,
+                      config: NodeConfig | None = None) -> Outcome:
+    config = config or NodeConfig()
+    database, data_dir = await postgres.new_installation()
+    try:
+        return await _run(postgres, database, data_dir, history, seed, config)
+    finally:
+        await postgres.drop_installation(database, data_dir)
+
+
+async def _run(postgres: SimPostgres, database: str, data_dir: Path, history: History,
+               seed: int, config: NodeConfig) -> Outcome:
+    proxy = PgProxy(postgres.socket_path, seed=seed)
+    async with trio.open_nursery() as nursery:
+        node = SwitchNode(proxy, database, data_dir, config, nursery)
+        await node.start()
+        runner = HistoryRunner(node, postgres, proxy, config, nursery)
+        for terminal in runner.terminals.values():
+            if await terminal.connected(node, nursery) is None:
+                raise RuntimeError(f"terminal {terminal.terminal_id} could not sign on")
+        await runner.run(history)
+        await runner.settle()
+        final = await _settled_state(postgres.dsn(database))
+        verdict = oracle.check(runner.journal, final, book(), expiry_s=config.hold_expiry_s)
+        violations = list(verdict.violations)
+        if verdict.book is not None:
+            violations += await _probe_pins(runner, verdict.book)
+        await runner.close()
+        await node.kill()
+        nursery.cancel_scope.cancel()
+    faults = Counter(proxy.fired)
+    faults.update({f"crash.{kind}": n for kind, n in runner.crashes.items()})
+    return Outcome(violations, runner.journal.messages, faults, final.ordered_by,
+                   verdict.nodes, final.notes, _trace(runner, final))
+
+
+def _trace(runner: HistoryRunner, final: FinalState) -> list[str]:
+    """One line per message in the order first sent: what it was, what each attempt got,
+    what is recorded and where it stands in the commit order."""
+    recorded = {(row.message_class, row.key): (row.code, row.order) for row in final.rows}
+    lines = []
+    for sent in runner.journal.sent.values():
+        attempts = ", ".join(
+            f"{'' if a.same_content else 'OTHER '}{a.code or a.error or 'lost'}"
+            f"@{a.sent_at:.2f}" for a in sent.attempts)
+        lines.append(f"{sent.message_class} {sent.key[0]}/{sent.key[1]} {sent.model} -> "
+                     f"[{attempts}] recorded {recorded.get((sent.message_class, sent.key))}")
+    lines.append(f"final {final.balances} counters {final.counters} cards {final.cards}")
+    return lines
+
+
+async def _settled_state(dsn: str) -> FinalState:
+    """Wait (bounded) until the sweeper has emptied every hold and resolved every claim,
+    then read the state (again on a new connection when PostgreSQL dropped the reader's:
+    a restart another history made)."""
+    for attempt in range(read_attempts_max):
+        try:
+            return await _read_settled(dsn)
+        except (DatabaseUnavailable, LedgerUnavailable):
+            if attempt == read_attempts_max - 1:
+                raise
+            log.warning("final state read failed, reading again", exc_info=True)
+            await trio.sleep(1.0)
+    raise AssertionError("unreachable")
+
+
+async def _read_settled(dsn: str) -> FinalState:
+    async with open_database(dsn, pool_size_min=1, pool_size_max=2) as db:
+        with trio.move_on_after(settle_poll_s):
+            while True:
+                final = await read_final_state(db)
+                rows, _ = await read_rows(db)
+                if not any(held or pending for _l, held, pending in final.balances.values()) \
+                        and not any(row.state in UNRESOLVED for row in rows):
+                    break
+                await trio.sleep(0.3)
+        return await read_final_state(db)
+
+
+async def _probe_pins(runner: HistoryRunner, matched: object) -> list[str]:
+    """After the state was read: the PIN the model says is current works (or the card is
+    blocked, 75), so a voided PIN change must not have kept the new PIN."""
+    from tests.simulate.model import Book
+
+    assert isinstance(matched, Book)
+    violations = []
+    for name, card in matched.cards.items():
+        code = await runner.probe_pin(name, card.pin)
+        expected = "75" if card.blocked else "00"
+        if code is not None and code != expected:
+            violations.append(f"state.pin: card {name} with the model's PIN got {code}, "
+                              f"expected {expected}")
+    return violations
+
+
+@dataclass(frozen=True, slots=True)
+class Named:
+    """One history to run: its name (a catalogue entry or ``seed N``) and seed."""
+
+    name: str
+    history: History
+    seed: int
+
+
+async def run_many(postgres: SimPostgres, histories: list[Named], *, config: NodeConfig,
+                   parallel: int, on_outcome: Callable[[Named, Outcome], None]) -> None:
+    """Run histories ``parallel`` at a time, each with its own database, data directory,
+    proxy and switch process (so one's crash does not disturb another, except a PostgreSQL
+    restart, which every history then sees as a fault of its own)."""
+    limiter = trio.CapacityLimiter(parallel)
+
+    async def one(named: Named) -> None:
+        async with limiter:
+            outcome = await run_history(postgres, named.history, seed=named.seed,
+                                        config=config)
+        on_outcome(named, outcome)
+
+    async with trio.open_nursery() as nursery:
+        for named in histories:
+            nursery.start_soon(one, named)
