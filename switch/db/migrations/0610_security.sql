@@ -30,12 +30,16 @@ BEGIN
         END IF;
         RETURN NEW;
     END IF;
+    IF NEW.reported IS DISTINCT FROM OLD.reported THEN
+        -- only this trigger records a report (from the status); nobody writes it by hand
+        RAISE EXCEPTION 'card %: reported is kept by the database, not written', OLD.card_id
+            USING ERRCODE = 'check_violation';
+    END IF;
     IF rank_new > rank_old THEN
         NEW.reported := NEW.status;
-    END IF;
-    IF NEW.reported IS NOT NULL AND NEW.status IN ('active', 'blocked') THEN
+    ELSIF rank_new < rank_old THEN  -- back to active or blocked, or stolen -> lost
         RAISE EXCEPTION 'card %: reported % (only a second person reactivates it)',
-            OLD.card_id, NEW.reported USING ERRCODE = 'check_violation';
+            OLD.card_id, OLD.reported USING ERRCODE = 'check_violation';
     END IF;
     RETURN NEW;
 END $$;
