@@ -23,7 +23,7 @@ from ops.metrics import SwitchMetrics
 from switch.config import ServerConfig
 from switch.dispatch import Dispatcher
 from switch.netmgmt import NetworkManagement
-from switch.server import SwitchServer, peer_host
+from switch.server import SwitchServer
 from switch.session import Session, SessionRegistry
 from terminals.hostlink.connection import HostConnection
 from tests.core.conftest import StartSwitch, connect
@@ -77,6 +77,8 @@ class Switch:
 
 
 def test_peer_host_drops_the_port() -> None:
+    from switch.server import peer_host  # here, so the file runs against the older server
+
     assert peer_host("10.0.0.7:4123") == "10.0.0.7"
     assert peer_host("[2001:db8::1]:4123") == "2001:db8::1"
     assert peer_host("memory") == "memory"
@@ -98,6 +100,22 @@ async def test_a_flood_from_one_address_evicts_only_its_own_connections(
         assert sum(not link.closed for link in flood) == 4  # its own cap
         assert (await atm.sign_on()).response_code == "00"
     assert switch.metrics.protocol_errors.labels(kind="not_signed_on_evicted")._value.get() == 46
+
+
+async def test_the_global_cap_evicts_from_the_crowded_address(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    # Goal: with the default per-address cap (32) out of reach, the global cap (6) alone: the
+    # oldest not-signed-on connection is the ATM, yet the flood's own connections are closed.
+    switch = Switch(nursery, not_signed_on_max=6)
+    async with contextlib.AsyncExitStack() as stack:
+        atm = await stack.enter_async_context(switch.connect("10.0.0.1:5000", "ATM00001"))
+        flood = [await stack.enter_async_context(switch.connect(f"10.9.9.9:{6000 + n}"))
+                 for n in range(20)]
+        await trio.sleep(0.5)
+        assert not atm.closed
+        assert sum(not link.closed for link in flood) == 5
+        assert (await atm.sign_on()).response_code == "00"
 
 
 async def test_a_slow_sign_on_is_not_evicted_by_a_connect_flood(
