@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -266,9 +267,13 @@ def worker_metrics_port(base: int, index: int) -> int:
     return base + index if base else 0
 
 
-def worker_environment(dsn: str) -> dict[str, str]:
-    """The workers' environment: ours plus the DSN (``ATM_SWITCH_DSN``, config precedence)."""
-    return dict(os.environ) | {"ATM_SWITCH_DSN": dsn}
+def worker_environment(dsn: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The workers' environment: ours plus the effective DSN as ``ATM_SWITCH_DSN`` (the
+    environment outranks the configuration file). ``ATM_SWITCH_DATABASE_DSN`` is dropped: it
+    would outrank ``ATM_SWITCH_DSN`` and could differ from a DSN given by flag or file."""
+    inherited = dict(os.environ if environ is None else environ)
+    inherited.pop("ATM_SWITCH_DATABASE_DSN", None)
+    return inherited | {"ATM_SWITCH_DSN": dsn}
 
 
 def _worker_command(
