@@ -47,5 +47,6 @@ def check_terminal_link(mode: str | None, server: ServerConfig) -> LinkWarning |
             "true): anyone who knows a terminal id can sign on as that ATM")
     raise PlainTerminalLinkRefused(
         f"refusing to listen for terminals with {what} on a production installation: set "
-        "server.tls_cert, server.tls_key and server.tls_client_ca (see `atm-switch certs`), "
+        "server.tls_cert, server.tls_key and server.tls_client_ca (a lab PKI: python -m "
+        "switch.certs), "
         "or set server.plain_tcp = true to accept the risk (docs/security.md)")
