@@ -47,6 +47,9 @@ class ServerConfig:
     # Spec 10: connections not yet signed on are capped apart from connections_max;
     # one more evicts the oldest of them.
     not_signed_on_max: int = 64
+    # The same cap per source address (issue 18): a flood from one address evicts only its
+    # own connections, never a terminal connecting from elsewhere.
+    not_signed_on_per_address_max: int = 32
     tls_cert: str | None = None
     tls_key: str | None = None
     # A TLS handshake that has not finished this long after accept closes the connection.
@@ -54,6 +57,9 @@ class ServerConfig:
     # PEM file of the CA that issues terminal certificates: when set, the TLS listener
     # requires a client certificate and a sign-on's field 41 must equal its subject CN.
     tls_client_ca: str | None = None
+    # Issue 18: on a production installation `serve` refuses terminal links without
+    # client-certificate TLS unless this says so explicitly (then logs ERROR on every start).
+    plain_tcp: bool = False
     workers: int = 1
 
 
@@ -156,6 +162,7 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
     "server.shutdown_grace_s": (0.0, 3_600.0),
     "server.sign_on_deadline_s": (0.01, 3_600.0),
     "server.not_signed_on_max": (1, 1_000_000),
+    "server.not_signed_on_per_address_max": (1, 1_000_000),
     "server.tls_handshake_timeout_s": (0.01, 600.0),
     "server.workers": (1, 256),
     "ops.metrics_port": (0, 65_535),  # 0 disables the ops endpoint

@@ -21,9 +21,13 @@ Admission (spec 10), so that one peer cannot take terminals offline:
 - ``connections_max`` caps all connections: one more is closed at once.
 - ``not_signed_on_max`` caps the connections that have not signed on yet, apart
   from the first cap: a new connection counts at once, and when it is one too
-  many the *oldest* not-signed-on connection is closed. A flood of idle sockets
-  therefore cycles among itself while a terminal that signs on promptly leaves
-  the group and is never evicted.
+  many the *oldest* evictable not-signed-on connection of the source address
+  holding the most is closed. ``not_signed_on_per_address_max`` is the same cap
+  per source address. A flood of idle sockets therefore cycles among itself
+  while a terminal that signs on leaves the group. Never evicted (issue 18): a
+  connection whose client certificate the CA verified, and one whose 0800 is
+  being processed (a slow database must not make a real ATM lose its place);
+  when nothing is evictable the new connection is the one closed.
 - ``sign_on_deadline_s`` after accept, a connection that has not signed on is
   closed. The deadline is the connection's own cancel scope, set once at accept:
   keep-alives, echoes and refused requests cannot extend it.
@@ -42,6 +46,7 @@ import itertools
 import logging
 import math
 import ssl
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence, Set
 from typing import Final, Protocol
 
@@ -208,15 +213,30 @@ class SwitchServer:
         connection = _Connection(self, stream, next(self._ids), peer)
         self._connections.add(connection)
         self._not_signed_on[connection] = None
-        while len(self._not_signed_on) > self.config.not_signed_on_max:
-            oldest = next(iter(self._not_signed_on))
-            del self._not_signed_on[oldest]
-            if not oldest.session.signed_on:  # else it signed on a moment ago: keep it
-                oldest.close_now("not_signed_on_evicted")
+        self._admit_within_caps(connection)
         nursery.start_soon(self._serve, connection)
 
+    def _admit_within_caps(self, new: _Connection) -> None:
+        """Apply both not-signed-on caps after ``new`` joined: per source address, then for
+        the whole switch, evicting from the address holding the most (issue 18)."""
+        same_address = [c for c in self._not_signed_on if c.address == new.address]
+        if len(same_address) > self.config.not_signed_on_per_address_max:
+            self._evict_one(same_address, new)
+        if len(self._not_signed_on) > self.config.not_signed_on_max:
+            counts = Counter(c.address for c in self._not_signed_on if c.evictable)
+            crowded = max(counts, key=lambda a: counts[a], default=new.address)
+            self._evict_one([c for c in self._not_signed_on if c.address == crowded], new)
+
+    def _evict_one(self, oldest_first: list[_Connection], new: _Connection) -> None:
+        """Close the oldest evictable connection of the group, or the new one when none is:
+        a connection with a verified client certificate or a sign-on in flight never is."""
+        victim = next((c for c in oldest_first if c.evictable), new)
+        self._not_signed_on.pop(victim, None)
+        victim.close_now("not_signed_on_evicted")
+
     def signed_on(self, connection: _Connection) -> None:
-        """``connection`` signed on: it leaves the eviction queue and its sign-on deadline."""
+        """``connection`` signed on (or proved who it is with a client certificate): it
+        leaves the eviction queue."""
         self._not_signed_on.pop(connection, None)
 
     def _wrap(self, stream: trio.SocketStream) -> trio.abc.Stream:
@@ -270,6 +290,9 @@ class _Connection:
         self.stream = stream
         self.config = server.config
         self.session = Session(connection_id=connection_id, peer=peer)
+        self.address = peer_host(peer)  # the per-address cap counts hosts, not ports
+        self.certified = False  # a client certificate the listener's CA verified
+        self.sign_ons_in_flight = 0
         self.session.attach_close_hook(self.stop_reading)
         self._decoder = FrameDecoder(
             max_bytes=self.config.frame_size_bytes_max, framing=self.config.framing
@@ -284,6 +307,11 @@ class _Connection:
         self._life = trio.CancelScope(deadline=trio.current_time() + self.config.sign_on_deadline_s)
         self._admitted = False
         self.close_reason: str | None = None
+
+    @property
+    def evictable(self) -> bool:
+        """Only an anonymous connection idle before sign-on may make room for another."""
+        return not (self.certified or self.sign_ons_in_flight or self.session.signed_on)
 
     def stop_reading(self, reason: str) -> None:
         """Read no further requests; the connection closes once in-flight ones are answered."""
@@ -335,6 +363,9 @@ class _Connection:
             context = self.server.ssl_context
             if context is not None and context.verify_mode == ssl.CERT_REQUIRED:
                 self.session.certificate_cn = certificate_common_name(stream.getpeercert())
+                # The CA vouched for this peer: a connect flood cannot evict it (issue 18).
+                self.certified = True
+                self.server.signed_on(self)
             return True
         self.close_now("tls_handshake")
         return False
@@ -393,8 +424,15 @@ class _Connection:
         server.inflight_total += 1
         server.metrics.in_flight.inc()
         try:
-            if self.session.signed_on or frame[:4] == SIGN_ON_MTI:
+            if self.session.signed_on:
                 await self._answer_frame(frame, received_at)
+            elif frame[:4] == SIGN_ON_MTI:
+                # A sign-on being looked up is not evicted for being slow (issue 18).
+                self.sign_ons_in_flight += 1
+                try:
+                    await self._answer_frame(frame, received_at)
+                finally:
+                    self.sign_ons_in_flight -= 1
                 if self.session.signed_on and not self._admitted:
                     self._admit()
             else:
@@ -541,6 +579,14 @@ def _sockname(listener: trio.SocketListener) -> tuple[str, int]:
 def _format_address(address: Sequence[object]) -> str:
     host = str(address[0])
     return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
+
+
+def peer_host(peer: str) -> str:
+    """The host of ``host:port`` / ``[v6]:port`` (an in-memory peer name is kept whole)."""
+    host, sep, port = peer.rpartition(":")
+    if not sep or not port.isdigit():
+        return peer
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
 def _peer(stream: trio.SocketStream) -> str:

@@ -30,7 +30,7 @@ import logging
 import signal
 import socket
 import subprocess
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Final
 
 import trio
@@ -105,8 +105,11 @@ class Supervisor:
         announce: Callable[[], None],
         stop_timeout_s: float = 30.0,
         startup_timeout_s: float = WORKER_STARTUP_TIMEOUT_S,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self.command = command
+        # The workers' environment (None: ours); carries what must not be on argv (the DSN).
+        self.environment = None if environment is None else dict(environment)
         self.workers = [_Worker(index) for index in range(workers)]
         self.announce = announce
         self.stop_timeout_s = stop_timeout_s
@@ -177,7 +180,8 @@ class Supervisor:
         # Own session: a terminal's Ctrl-C reaches only the supervisor, which forwards it
         # once (a worker receiving it twice would skip draining).
         process = await trio.lowlevel.open_process(
-            list(self.command(worker.index)), stdout=subprocess.PIPE, start_new_session=True
+            list(self.command(worker.index)), stdout=subprocess.PIPE, start_new_session=True,
+            env=self.environment,
         )
         worker.process = process
         worker.generation += 1

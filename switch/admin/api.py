@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from typing import Any, Final
 
 from starlette.applications import Starlette
@@ -100,13 +101,16 @@ async def invoke(ctx: AdminContext, principal: sessions.Principal, op: Operation
         raise ApiError("forbidden", f"role {principal.role} may not {op.operation_id}")
     params = coerce_params(op, raw_params, empty_is_absent=empty_is_absent)
     checked = validate(body, op.body, "body") if op.body is not None else None
-    result = await op.handler(ctx, Call(principal, params, checked))
     if not op.changes:
-        return result
-    if not isinstance(result, Changed):
-        raise RuntimeError(f"{op.operation_id} changed something without an audit record")
-    await audit.record(ctx.db, principal, action=result.action, subject=result.subject,
-                       before=result.before, after=result.after)
+        return await op.handler(ctx, Call(principal, params, checked))
+    # The change and its audit row commit together or not at all (issue 18): the handler
+    # sees a database handle bound to one transaction, and the audit row is its last write.
+    async with ctx.db.transaction() as tx:
+        result = await op.handler(replace(ctx, db=tx), Call(principal, params, checked))
+        if not isinstance(result, Changed):
+            raise RuntimeError(f"{op.operation_id} changed something without an audit record")
+        await audit.record(tx, principal, action=result.action, subject=result.subject,
+                           before=result.before, after=result.after)
     return result
 
 
@@ -146,10 +150,12 @@ def _login(ctx: AdminContext, throttle: LoginThrottle) -> Any:
             if exc.throttled:
                 raise ApiError("throttled", "account locked for a while after failures") from exc
             raise ApiError("unauthenticated", "wrong user name or password") from exc
-        made = await sessions.open_session(ctx.db, user, kind="api", address=address)
         principal = sessions.Principal(user.username, user.role, "api", address)
-        await audit.record(ctx.db, principal, action="session.login",
-                           subject=f"user:{user.username}", before=None, after={"kind": "api"})
+        async with ctx.db.transaction() as tx:
+            made = await sessions.open_session(tx, user, kind="api", address=address)
+            await audit.record(tx, principal, action="session.login",
+                               subject=f"user:{user.username}", before=None,
+                               after={"kind": "api"})
         return json_response({"token": made.token, "expires_in_s": made.expires_in_s,
                               "role": user.role})
 

@@ -1,6 +1,9 @@
 """Dual control (owns ``admin_approvals``): one person requests, a different person approves.
 
-PCI expects two people for key operations and for lifting a stolen-card block. The request is
+PCI expects two people for key operations, for lifting a lost or stolen card's report and for
+giving anyone the power to approve. "Different" means independent (:mod:`switch.admin.people`):
+the approver's account was not created or changed by the requester, nor the other way round.
+The request is
 stored with its parameters (never a secret) and a deadline; ``approve`` by a second user of an
 allowed role runs the operation's executor and records the outcome on the row. The database
 refuses the same person on both sides (a CHECK), and ``approve`` locks the row so two
@@ -14,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from switch.admin import people
 from switch.admin.errors import ApiError
 from switch.admin.sessions import Principal
 
@@ -88,6 +92,10 @@ async def _claim(ctx: AdminContext, approval_id: int, principal: Principal) -> d
                                     f"{' or '.join(sorted(controlled.approver_roles))}")
     if found["requested_by"] == principal.username:
         raise ApiError("forbidden", "dual control: the approver must be another person")
+    # Another account is not enough: not one the requester created or changed, nor one
+    # that created or changed the requester's (issue 18, switch/admin/people.py).
+    await people.require_independent(ctx.db, found["requested_by"], principal.username,
+                                     "dual control: requester and approver")
     claimed = await ctx.db.fetchrow(
         "UPDATE admin_approvals SET state = 'failed', decided_by = $2, decided_at = now()"
         " WHERE approval_id = $1 AND state = 'pending' AND expires_at > now() RETURNING *",
@@ -101,7 +109,9 @@ async def _claim(ctx: AdminContext, approval_id: int, principal: Principal) -> d
 async def approve(ctx: AdminContext, approval_id: int, principal: Principal) -> Changed:
     claimed = await _claim(ctx, approval_id, principal)
     controlled = _REGISTRY[claimed["operation"]]
-    # Claimed as 'failed' first: if the executor raises, the row stays failed, never pending.
+    # Claimed and executed in the caller's transaction (api.invoke) with the audit row: the
+    # claim locks the row, so a second approver waits and then finds it decided; if the
+    # executor raises, claim, change and audit roll back together.
     done = await controlled.execute(ctx, principal, claimed["subject"], claimed["params"])
     await ctx.db.execute(
         "UPDATE admin_approvals SET state = 'executed', result = $2 WHERE approval_id = $1",

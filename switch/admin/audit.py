@@ -1,6 +1,7 @@
 """The back office's audit trail (owns ``admin_audit``): who, role, when, from which address,
 what, and the state before and after. Every operation that changes anything writes one row in
-the same request, before the response is sent."""
+the same database transaction as the change (:func:`switch.admin.api.invoke`), so a change
+whose audit row cannot be written is rolled back with it."""
 
 from __future__ import annotations
 

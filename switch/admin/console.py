@@ -149,11 +149,12 @@ def console_routes(ctx: AdminContext) -> list[BaseRoute]:
                 error = str(exc)
         if error is not None:
             return view.render("login.html", 401, error=error, next="/")
-        made = await sessions.open_session(ctx.db, user, kind="console", address=address)
         principal = sessions.Principal(user.username, user.role, "console", address)
-        await audit.record(ctx.db, principal, action="session.login",
-                           subject=f"user:{user.username}", before=None,
-                           after={"kind": "console"})
+        async with ctx.db.transaction() as tx:  # the session and its audit row together
+            made = await sessions.open_session(tx, user, kind="console", address=address)
+            await audit.record(tx, principal, action="session.login",
+                               subject=f"user:{user.username}", before=None,
+                               after={"kind": "console"})
         response = RedirectResponse(_local(form.get("next", "/")), 303)
         cookie = {"httponly": True, "samesite": "strict", "secure": ctx.secure_cookies,
                   "max_age": made.expires_in_s}

@@ -20,7 +20,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import asyncpg
 
@@ -174,20 +174,14 @@ async def check_cards_against(db: Database, checked: Checked) -> None:
 async def apply_cards(db: Database, hsm: SoftwareHsm, rows: list[dict[str, str]]) -> int:
     """Insert or update every card in one transaction (all or nothing), audited per card."""
 
-    async def in_transaction(connection: asyncpg.Connection) -> int:
-        # upsert_card and issuer_pvk only call execute/fetchrow/fetchval, which a connection
-        # has with the same meaning; the HSM calls are computations (no I/O, no Trio).
-        on_connection = cast(Database, connection)
-        async with connection.transaction():
-            pvk = await issuer_pvk(on_connection, hsm)
-            for row in rows:
-                await upsert_card(on_connection, hsm, pan=row["pan"], expiry=row["expiry"],
-                                  account_id=row["account_id"],
-                                  verification=await _verification(hsm, pvk, row),
-                                  status=row.get("status") or "active", action="card.import")
-        return len(rows)
-
-    return await db.run(in_transaction)
+    async with db.transaction() as tx:
+        pvk = await issuer_pvk(tx, hsm)
+        for row in rows:
+            await upsert_card(tx, hsm, pan=row["pan"], expiry=row["expiry"],
+                              account_id=row["account_id"],
+                              verification=await _verification(hsm, pvk, row),
+                              status=row.get("status") or "active", action="card.import")
+    return len(rows)
 
 
 async def _verification(hsm: SoftwareHsm, pvk: str, row: dict[str, str]) -> PinVerificationData:

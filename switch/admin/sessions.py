@@ -67,7 +67,7 @@ async def resolve(db: Database, token: str, *, kind: str, address: str | None
         "SELECT s.username, u.role, s.csrf_sha256 FROM admin_sessions s"
         " JOIN admin_users u USING (username)"
         " WHERE s.token_sha256 = $1 AND s.kind = $2 AND s.revoked_at IS NULL"
-        " AND s.expires_at > now() AND NOT u.disabled",
+        " AND s.expires_at > now() AND NOT u.disabled AND NOT u.approval_pending",
         sha256_hex(token), kind,
     )
     if row is None:

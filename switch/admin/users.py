@@ -102,7 +102,7 @@ def lock_seconds(failures: int) -> float:
 async def authenticate(db: Database, username: str, password: str) -> User:
     """The user if the password is right and the account is usable; else :class:`LoginRefused`."""
     row = await db.fetchrow(
-        "SELECT username, role, disabled, password_hash, failed_logins,"
+        "SELECT username, role, disabled, approval_pending, password_hash, failed_logins,"
         " locked_until > now() AS locked FROM admin_users WHERE username = $1",
         username,
     )
@@ -121,7 +121,7 @@ async def authenticate(db: Database, username: str, password: str) -> User:
             username, failures, lock_seconds(failures),
         )
         raise LoginRefused(throttled=False)
-    if row["disabled"]:
+    if row["disabled"] or row["approval_pending"]:  # pending: a second person approves first
         raise LoginRefused(throttled=False)
     await db.execute(
         "UPDATE admin_users SET failed_logins = 0, locked_until = NULL WHERE username = $1",

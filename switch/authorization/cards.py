@@ -28,6 +28,8 @@ class CardRecord:
     pin_verification: dict[str, Any]
     pin_tries: int
     limits: dict[str, Any]
+    # The worst of lost/stolen/closed ever reported (migration 0610); kept whatever follows.
+    reported: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """For the audit log and the CLI: no PAN, no PIN data."""
@@ -39,6 +41,7 @@ class CardRecord:
             "account": self.account_id,
             "pin_tries": self.pin_tries,
             "limits": self.limits,
+            "reported": self.reported,
         }
 
 
@@ -54,6 +57,7 @@ def card_from_row(row: asyncpg.Record | None) -> CardRecord | None:
         pin_verification=json.loads(row["pin_verification"]),
         pin_tries=row["pin_tries"],
         limits=json.loads(row["limits"]),
+        reported=row.get("reported"),
     )
 
 

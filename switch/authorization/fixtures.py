@@ -129,35 +129,36 @@ async def _load_terminal(
         " LEFT JOIN terminal_keys k USING (terminal_id) WHERE t.terminal_id = $1",
         terminal_id,
     )
-    await db.execute(
-        "INSERT INTO terminals (terminal_id, key_type, status) VALUES ($1, $2, 'enabled')"
-        " ON CONFLICT (terminal_id) DO UPDATE SET key_type = excluded.key_type,"
-        " status = 'enabled', updated_at = now()",
-        terminal_id,
-        key_type,
-    )
-    await db.execute(
-        "INSERT INTO terminal_keys (terminal_id, tmk, key_type, tmk_kcv, updated_at)"
-        " VALUES ($1, $2, $3, $4, now()) ON CONFLICT (terminal_id) DO UPDATE SET"
-        " tmk = excluded.tmk, key_type = excluded.key_type, tmk_kcv = excluded.tmk_kcv,"
-        " tpk = CASE WHEN terminal_keys.tmk_kcv = excluded.tmk_kcv"
-        " AND terminal_keys.key_type = excluded.key_type THEN terminal_keys.tpk END,"
-        " tak = CASE WHEN terminal_keys.tmk_kcv = excluded.tmk_kcv"
-        " AND terminal_keys.key_type = excluded.key_type THEN terminal_keys.tak END,"
-        " updated_at = now()",
-        terminal_id,
-        tmk,
-        key_type,
-        kcv,
-    )
-    after = {"status": "enabled", "key_type": key_type, "tmk_kcv": kcv}
-    await audit.record(
-        db,
-        action="fixtures.terminal",
-        subject=f"terminal:{terminal_id}",
-        before=dict(before) if before else None,
-        after=after,
-    )
+    async with db.transaction() as tx:  # the terminal, its keys and the audit row together
+        await tx.execute(
+            "INSERT INTO terminals (terminal_id, key_type, status) VALUES ($1, $2, 'enabled')"
+            " ON CONFLICT (terminal_id) DO UPDATE SET key_type = excluded.key_type,"
+            " status = 'enabled', updated_at = now()",
+            terminal_id,
+            key_type,
+        )
+        await tx.execute(
+            "INSERT INTO terminal_keys (terminal_id, tmk, key_type, tmk_kcv, updated_at)"
+            " VALUES ($1, $2, $3, $4, now()) ON CONFLICT (terminal_id) DO UPDATE SET"
+            " tmk = excluded.tmk, key_type = excluded.key_type, tmk_kcv = excluded.tmk_kcv,"
+            " tpk = CASE WHEN terminal_keys.tmk_kcv = excluded.tmk_kcv"
+            " AND terminal_keys.key_type = excluded.key_type THEN terminal_keys.tpk END,"
+            " tak = CASE WHEN terminal_keys.tmk_kcv = excluded.tmk_kcv"
+            " AND terminal_keys.key_type = excluded.key_type THEN terminal_keys.tak END,"
+            " updated_at = now()",
+            terminal_id,
+            tmk,
+            key_type,
+            kcv,
+        )
+        after = {"status": "enabled", "key_type": key_type, "tmk_kcv": kcv}
+        await audit.record(
+            tx,
+            action="fixtures.terminal",
+            subject=f"terminal:{terminal_id}",
+            before=dict(before) if before else None,
+            after=after,
+        )
 
 
 async def _load_card(

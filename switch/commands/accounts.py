@@ -50,7 +50,9 @@ def _run(config: Config, fn: Callable[[Any, Database], Awaitable[dict[str, Any]]
     from switch.authorization.wiring import open_ledger
 
     async def work(db: Database) -> dict[str, Any]:
-        return await fn(open_ledger(db), db)
+        # The change and its audit row commit together or not at all (issue 18).
+        async with db.transaction() as tx:
+            return await fn(open_ledger(tx), tx)
 
     try:
         return run_with_database(config, work)

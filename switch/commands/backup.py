@@ -1,8 +1,10 @@
 """``atm-switch backup create|verify|restore FILE`` and ``backup lmk-export``.
 
-The database goes into the backup (pg_dump); the LMK never does. ``lmk-export`` prints the LMK
-as components for two or three custodians; ``restore --lmk-components`` reads them back from
-stdin (one ``HEX KCV`` line each) and installs the LMK in the data directory when it has none.
+The database goes into the backup (pg_dump); the LMK never does. ``lmk-export`` splits the LMK
+into two or three components, each written to its own new file for one custodian (standard
+output shows only paths and KCVs); ``restore --lmk-component-file F`` (once per custodian) or
+``--lmk-components`` (``HEX KCV`` lines on stdin) joins them, checking every KCV, and installs
+the LMK in the data directory when it has none.
 Without it, restore uses the LMK the data directory (or environment) already has.
 """
 
@@ -37,9 +39,15 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         if action == "restore":
             parser.add_argument("--lmk-components", action="store_true",
                                 help="read the LMK as 'HEX KCV' component lines from stdin")
-    export = sub.add_parser("lmk-export", help="print the LMK as custodian components",
-                            parents=[common])
-    export.add_argument("--components", type=int, default=2, choices=(2, 3))
+            parser.add_argument("--lmk-component-file", action="append", default=None,
+                                metavar="FILE", help="a custodian's component file from "
+                                "lmk-export (give each custodian's file once)")
+    export = sub.add_parser(
+        "lmk-export", parents=[common],
+        help="split the LMK into components, each written to its own custodian's file")
+    export.add_argument("--component-files", nargs="+", required=True, metavar="FILE",
+                        help="2 or 3 new files, one per custodian (never a terminal or stdout)")
+    add_json_flag(export)
     export.set_defaults(handler=_lmk_export)
 
 
@@ -125,24 +133,61 @@ def _restore(args: argparse.Namespace, config: Config) -> int:
     from switch.admin import backup
     from switch.admin.lmk_split import LmkSplitError, join
 
-    if args.lmk_components:
+    from_custodians = bool(args.lmk_components or args.lmk_component_file)
+    if from_custodians:
         try:
-            lmk = join(_read_components())
+            pairs = (_read_component_files(args.lmk_component_file)
+                     if args.lmk_component_file else _read_components())
+            lmk = join(pairs)
         except LmkSplitError as exc:
             raise CliError(str(exc)) from exc
     else:
         lmk = _lmk(config)
     manifest = _with_dsn(config, lambda dsn: backup.restore(dsn, args.file, lmk))
-    if args.lmk_components:
+    if from_custodians:
         _install_lmk(config, lmk)
     return _report(args, manifest, f"backup {args.file} restored")
 
 
 def _lmk_export(args: argparse.Namespace, config: Config) -> int:
-    from switch.admin.lmk_split import lmk_kcv, split
+    """Issue 18: each component to its own new file, as TMK components are; standard output
+    shows only the paths and check values (docs/security.md, the LMK ceremony)."""
+    from switch.admin.lmk_split import COMPONENTS_MAX, COMPONENTS_MIN, lmk_kcv, split
+    from switch.hsm import HsmError
+    from switch.hsm.custody import check_component_paths, write_components
 
+    count = len(args.component_files)
+    if not COMPONENTS_MIN <= count <= COMPONENTS_MAX:
+        raise CliError(f"give {COMPONENTS_MIN} or {COMPONENTS_MAX} component files, "
+                       "one per custodian")
+    try:
+        paths = check_component_paths(args.component_files, count)
+    except HsmError as exc:
+        raise CliError(str(exc)) from exc
     lmk = _lmk(config)
-    print(f"LMK check value {lmk_kcv(lmk)}; give each component to a different custodian:")
-    for index, component in enumerate(split(lmk, args.components), start=1):
-        print(f"component {index}: {component.value_hex} {component.kcv}")
+    components = [(part.value_hex, part.kcv) for part in split(lmk, count)]
+    files = write_components(paths, components, title="atm-switch LMK")
+    if args.json:
+        print_json({"lmk_kcv": lmk_kcv(lmk), "component_files": files})
+        return 0
+    print(f"LMK check value {lmk_kcv(lmk)}; {count} components, one per custodian:")
+    for index, written in enumerate(files, start=1):
+        print(f"  component {index} written to {written['file']} (kcv {written['kcv']})")
     return 0
+
+
+def _read_component_files(paths: list[str]) -> list[tuple[str, str]]:
+    """``(HEX, KCV)`` from each custodian's file as lmk-export wrote it."""
+    from switch.admin.lmk_split import LmkSplitError
+
+    pairs = []
+    for path in paths:
+        try:
+            fields = dict(line.split(": ", 1) for line in Path(path).read_text("ascii")
+                          .splitlines() if ": " in line)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliError(f"cannot read the component file {path}: {exc}") from exc
+        if "component" not in fields or "kcv" not in fields:
+            raise LmkSplitError(f"{path} is not an LMK component file")
+        pairs.append((fields["component"], fields["kcv"]))
+    return pairs

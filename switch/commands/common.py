@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import asyncpg
 import trio
 
 from switch.config import Config, ConfigError, load_config
@@ -167,6 +168,12 @@ def run_with_database(
         raise CliError(str(exc)) from exc
     except DatabaseUnavailable as exc:
         raise CliError(f"PostgreSQL is unavailable: {exc}") from exc
+    except asyncpg.PostgresError as exc:
+        # E.g. the audit row of a change could not be written: the change rolled back with it
+        # (issue 18). Class, SQLSTATE and primary message only: DETAIL can quote row values.
+        raise CliError(f"the database refused the command, nothing was changed: "
+                       f"{type(exc).__name__} ({exc.sqlstate}): {exc.args[0] if exc.args else ''}"
+                       ) from exc
 
 
 def print_json(value: Any) -> None:

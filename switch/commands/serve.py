@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -34,11 +35,12 @@ from switch.cluster_sessions import ClusterSessions
 from switch.commands.common import CliError, add_dsn_flag
 from switch.config import Config, ConfigError
 from switch.db.embedded import EmbeddedDatabaseError, database_dsn
-from switch.db.installation import NotInitialised, require_initialised
+from switch.db.installation import NotInitialised, installation_mode, require_initialised
 from switch.db.migrate import available_migrations
 from switch.db.roles import PrivilegedRole, app_dsn, require_restricted
 from switch.db.runtime import DatabaseUnavailable, open_database
 from switch.fdlimit import raise_open_file_limit
+from switch.link_policy import PlainTerminalLinkRefused, check_terminal_link
 from switch.supervisor import (
     Supervisor,
     WorkerStartFailed,
@@ -161,6 +163,7 @@ async def _run(
         bridge=database.bridge,
     ) as db:
         await require_initialised(db, {m.version for m in available_migrations()})
+        _check_terminal_link(await installation_mode(db), config)
         role = await require_restricted(db)
         logging.getLogger("atm.serve").info("database role", extra={"reason": role})
         app = SwitchApp(config, db, hsm=_open_hsm(config))
@@ -184,6 +187,17 @@ async def _run(
                 nursery.start_soon(_stop_on_signals, signals, app, nursery.cancel_scope)
                 if supervisor_pid is not None:
                     nursery.start_soon(_drain_when_orphaned, supervisor_pid, app)
+
+
+def _check_terminal_link(mode: str | None, config: Config) -> None:
+    """Issue 18: refuse, or log on every start, a terminal link without client certificates."""
+    try:
+        warning = check_terminal_link(mode, config.server)
+    except PlainTerminalLinkRefused as exc:
+        logging.getLogger("atm.serve").error("terminal link refused", extra={"reason": str(exc)})
+        raise CliError(str(exc)) from exc
+    if warning is not None:
+        logging.getLogger("atm.serve").log(warning.level, warning.message)
 
 
 def _install_cluster_sessions(app: SwitchApp, db: Any) -> None:
@@ -228,8 +242,11 @@ def _supervise(args: argparse.Namespace, config: Config) -> int:
                 print(f"listening {format_address(server.host, port)}", flush=True)
 
             supervisor = Supervisor(
-                functools.partial(_worker_command, args, config, dsn, port),
+                functools.partial(_worker_command, args, config, port),
                 server.workers,
+                # Issue 18: the DSN reaches workers in their environment, never on their
+                # command line (which every local user can read in ps / /proc/PID/cmdline).
+                environment=worker_environment(dsn),
                 announce=announce,
                 stop_timeout_s=server.shutdown_grace_s + 15.0,
             )
@@ -250,15 +267,24 @@ def worker_metrics_port(base: int, index: int) -> int:
     return base + index if base else 0
 
 
+def worker_environment(dsn: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The workers' environment: ours plus the effective DSN as ``ATM_SWITCH_DSN`` (the
+    environment outranks the configuration file). ``ATM_SWITCH_DATABASE_DSN`` is dropped: it
+    would outrank ``ATM_SWITCH_DSN`` and could differ from a DSN given by flag or file."""
+    inherited = dict(os.environ if environ is None else environ)
+    inherited.pop("ATM_SWITCH_DATABASE_DSN", None)
+    return inherited | {"ATM_SWITCH_DSN": dsn}
+
+
 def _worker_command(
-    args: argparse.Namespace, config: Config, dsn: str, port: int, index: int
+    args: argparse.Namespace, config: Config, port: int, index: int
 ) -> list[str]:
-    """This command again, as one worker: every effective setting passed as a flag."""
+    """This command again, as one worker: every effective setting passed as a flag, but the
+    DSN (it may hold a password), which :func:`worker_environment` carries."""
     server, ops = config.server, config.ops
     argv = [
         sys.executable, "-m", "switch.cli", "serve",
         "--data-dir", str(config.data_dir),
-        "--dsn", dsn,
         "--host", server.host,
         "--port", str(port),
         "--workers", "1",

@@ -110,11 +110,20 @@ def _add(args: argparse.Namespace, config: Config) -> int:
         raise CliError(str(exc)) from exc
 
     async def work(db: Database) -> KeyComponents | None:
+        from switch.authorization import audit
+
         hsm = _open_hsm(config)  # after the installation check: nothing made on an empty one
-        if not await add_terminal(db, terminal_id, key_type=args.key_type, enabled=enabled):
-            return None
-        # Spec 7: a unique TMK per terminal, generated in the HSM, stored as an LMK handle.
-        return await provision_terminal_master_key(db, hsm, terminal_id, key_type=args.key_type)
+        async with db.transaction() as tx:  # terminal, key and audit row together (issue 18)
+            if not await add_terminal(tx, terminal_id, key_type=args.key_type,
+                                      enabled=enabled):
+                return None
+            # Spec 7: a unique TMK per terminal, generated in the HSM, stored as an LMK handle.
+            made = await provision_terminal_master_key(tx, hsm, terminal_id,
+                                                       key_type=args.key_type)
+            await audit.record(tx, action="terminal.add", subject=f"terminal:{terminal_id}",
+                               before=None, after={"key_type": args.key_type,
+                                                   "enabled": enabled, "tmk_kcv": made.kcv})
+        return made
 
     tmk = run_with_database(config, work)
     if tmk is None:
@@ -146,7 +155,15 @@ def _set_status(args: argparse.Namespace, config: Config) -> int:
     terminal_id = valid_terminal_id(args.terminal_id)
 
     async def work(db: Database) -> bool:
-        return await set_terminal_status(db, terminal_id, args.status)
+        from switch.authorization import audit
+
+        async with db.transaction() as tx:  # the change and its audit row together
+            if not await set_terminal_status(tx, terminal_id, args.status):
+                return False
+            await audit.record(tx, action=f"terminal.{args.status}",
+                               subject=f"terminal:{terminal_id}", before=None,
+                               after={"status": args.status})
+        return True
 
     if not run_with_database(config, work):
         raise CliError(f"terminal {terminal_id} is not registered", exit_code=1)

@@ -1,5 +1,9 @@
 """``atm-switch users add NAME --role ROLE`` (password from stdin), ``users list``,
-``users disable NAME``: the first back-office users, before anyone can log in to make more."""
+``users disable NAME``: the first back-office users, before anyone can log in to make more.
+
+Only the bootstrap pair of approving accounts (card services, security officer, admin) comes
+from here; later ones are dual-controlled in the back office (issue 18, docs/security.md).
+Every change is audited in the same transaction."""
 
 from __future__ import annotations
 
@@ -62,10 +66,24 @@ def _add(args: argparse.Namespace, config: Config) -> int:
         raise CliError(str(exc)) from exc
 
     async def work(db: Database) -> None:
+        from switch.admin.people import APPROVING_ROLES, BOOTSTRAP_APPROVERS_MAX, usable_approvers
+        from switch.authorization import audit
         from switch.db.migrate import migrate
 
         await migrate(db)  # the first user may come before the first 'db init'
-        await create_user(db, args.username, args.role, password)
+        async with db.transaction() as tx:
+            # Issue 18: the CLI makes only the bootstrap pair of approvers; every later one
+            # is requested in the back office and approved by a second, independent person.
+            await tx.execute("LOCK TABLE admin_users IN SHARE ROW EXCLUSIVE MODE")
+            if (args.role in APPROVING_ROLES
+                    and await usable_approvers(tx) >= BOOTSTRAP_APPROVERS_MAX):
+                raise UserError(
+                    f"creating a {args.role} needs a second person once the installation has "
+                    f"its first {BOOTSTRAP_APPROVERS_MAX} approvers: request it in the back "
+                    "office (POST /api/users), another security officer or admin approves")
+            made = await create_user(tx, args.username, args.role, password)
+            await audit.record(tx, action="user.create", subject=f"user:{made.username}",
+                               before=None, after=made.as_dict())
 
     try:
         run_with_database(config, work)
@@ -96,10 +114,18 @@ def _set_disabled(args: argparse.Namespace, config: Config) -> int:
     from switch.admin.users import set_disabled
 
     async def work(db: Database) -> bool:
-        changed = await set_disabled(db, args.username, args.disabled)
-        if changed is not None and args.disabled:
-            await revoke_user(db, args.username)
-        return changed is not None
+        from switch.authorization import audit
+
+        async with db.transaction() as tx:  # the change and its audit row together
+            changed = await set_disabled(tx, args.username, args.disabled)
+            if changed is None:
+                return False
+            if args.disabled:
+                await revoke_user(tx, args.username)
+            await audit.record(tx, action="user.disable" if args.disabled else "user.enable",
+                               subject=f"user:{args.username}", before=None,
+                               after=changed.as_dict())
+        return True
 
     if not run_with_database(config, work):
         raise CliError(f"no user {args.username}", exit_code=1)

@@ -84,15 +84,22 @@ class Database:
         Fails with :class:`DatabaseUnavailable` when PostgreSQL is unreachable or
         the call passes its deadline; asyncpg's own SQL errors pass through.
         """
-        deadline = self.call_timeout_s if timeout_s is None else timeout_s
-
         async def in_asyncio() -> T:
             async with self._pool.acquire() as connection:
                 return await fn(connection, *args)
 
+        return await self._cross(in_asyncio(), timeout_s)
+
+    async def _cross(self, coroutine: Awaitable[T], timeout_s: float | None) -> T:
+        """Run an asyncio coroutine in the bridge under the call deadline, errors mapped."""
+        deadline = self.call_timeout_s if timeout_s is None else timeout_s
+
+        async def wrapped() -> T:
+            return await coroutine
+
         try:
             with trio.fail_after(deadline):
-                return await self._bridge.call(in_asyncio())
+                return await self._bridge.call(wrapped())
         except trio.TooSlowError as exc:
             raise DatabaseUnavailable(f"database call exceeded {deadline:.1f}s") from exc
         except (asyncio.CancelledError, concurrent.futures.CancelledError) as exc:
@@ -124,12 +131,61 @@ class Database:
 
         return await self.run(call, timeout_s=timeout_s)
 
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Database]:
+        """One PostgreSQL transaction as a ``Database``: every call made through the yielded
+        handle runs on one pinned connection, committed when the block ends and rolled back
+        when it raises. A change and its audit row go through one of these (issue 18), so a
+        change whose audit row cannot be written does not happen."""
+        connection = await self._cross(self._pool.acquire(), None)
+        try:
+            pinned = Transaction(self._pool, self.dsn, self.call_timeout_s, self._bridge,
+                                 connection)
+            async with pinned._block():
+                yield pinned
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._cross(self._pool.release(connection), pool_close_timeout_s)
+
     async def ping(self, timeout_s: float = 1.0) -> bool:
         """True when PostgreSQL answers ``SELECT 1`` within ``timeout_s``."""
         try:
             return bool(await self.fetchval("SELECT 1", timeout_s=timeout_s) == 1)
         except (DatabaseUnavailable, asyncpg.PostgresError):
             return False
+
+
+class Transaction(Database):
+    """A ``Database`` bound to one connection inside an open transaction (see
+    :meth:`Database.transaction`); ``transaction()`` on it opens a savepoint."""
+
+    def __init__(self, pool: asyncpg.Pool, dsn: str, call_timeout_s: float, bridge: Bridge,
+                 connection: asyncpg.Connection) -> None:
+        super().__init__(pool, dsn, call_timeout_s, bridge)
+        self._connection = connection
+
+    async def run(self, fn: Callable[..., Awaitable[T]], *args: Any,
+                  timeout_s: float | None = None) -> T:
+        return await self._cross(fn(self._connection, *args), timeout_s)
+
+    @contextlib.asynccontextmanager
+    async def _block(self) -> AsyncIterator[None]:
+        """Start a transaction (a savepoint when one is open); commit on success, else roll
+        back, shielded so that a cancelled request still rolls back its half-made change."""
+        started = self._connection.transaction()
+        await self._cross(started.start(), None)
+        try:
+            yield
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await self._cross(started.rollback(), pool_close_timeout_s)
+            raise
+        await self._cross(started.commit(), None)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Database]:
+        async with self._block():
+            yield self
 
 
 async def _keep_session_state(connection: asyncpg.Connection) -> None:

@@ -85,12 +85,13 @@ class IsoHostSettings:
             link_options = {
                 k: _LINK_OPTIONS[k](v) for k, v in options.items() if k in _LINK_OPTIONS
             }
-            link = LinkSettings(
-                host=str(options["host"]), port=int(options["port"]), **link_options
-            )
             insecure = options.get("insecure", False)
             if not isinstance(insecure, bool):
                 raise ValueError("insecure must be true or false")
+            link = LinkSettings(
+                host=str(options["host"]), port=int(options["port"]), insecure=insecure,
+                **link_options
+            )
             if options.get("zak") is None and not insecure:
                 raise ValueError(
                     "no MAC key (zak): a network link without MACs can be forged; set "

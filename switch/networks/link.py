@@ -86,6 +86,9 @@ class LinkSettings:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_server_name: str | None = None
+    # A lab link that knowingly runs without TLS (and/or MACs): logged as a warning. Without
+    # it a link with no TLS is logged at ERROR whenever it starts (issue 18).
+    insecure: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -185,12 +188,24 @@ class OutboundLink:
         self.changed.set()
         self.changed = trio.Event()
 
+    def _warn_if_plain(self) -> None:
+        """A link without TLS shows its traffic (PANs, amounts) to the path: say so loudly."""
+        if self._tls is not None:
+            return
+        extra = self._log_extra(reason="no tls_ca: plain TCP")
+        if self.settings.insecure:
+            log.warning("network link without TLS (insecure = true)", extra=extra)
+        else:
+            log.error("INSECURE network link: plain TCP, no TLS (set tls_ca; insecure = true "
+                      "only for a lab)", extra=extra)
+
     # -- the connection loop --------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Connect, sign on, serve; reconnect with backoff. ``started()`` after the first try."""
         backoff = self.settings.reconnect_backoff_min_s
         started = False
+        self._warn_if_plain()
 
         def report_started() -> None:
             nonlocal started

@@ -121,8 +121,14 @@ def test_backup_create_verify_and_lmk_export(env: list[str], tmp_path: Path,
     assert run(capsys, "backup", "verify", str(archive), *env)[0] == 0
     lmk = (tmp_path / "data" / "lmk.key").read_text().strip()
     assert lmk.encode() not in archive.read_bytes()
-    code, out, _ = run(capsys, "backup", "lmk-export", "--components", "3", *env[:2])
-    assert code == 0 and out.count("\ncomponent ") == 3 and lmk not in out
+    files = [tmp_path / f"custodian-{n}.txt" for n in (1, 2, 3)]
+    code, out, _ = run(capsys, "backup", "lmk-export", "--component-files",
+                       *map(str, files), *env[:2])
+    assert code == 0 and out.count("written to") == 3 and lmk not in out
+    values = [line.split(": ", 1)[1] for f in files for line in f.read_text().splitlines()
+              if line.startswith("component: ")]
+    assert len(values) == 3 and not any(value in out for value in values)  # issue 18
+    assert all(f.stat().st_mode & 0o777 == 0o600 for f in files)
 
 
 def test_admin_process_serves_the_api_and_console(env: list[str],
@@ -190,9 +196,12 @@ def test_restore_with_lmk_components_into_a_new_data_directory(
     assert run(capsys, "accounts", "open", "R1", "--name", "r", "--balance", "70", *env)[0] == 0
     archive = tmp_path / "b.tar"
     assert run(capsys, "backup", "create", str(archive), *env)[0] == 0
-    code, out, _ = run(capsys, "backup", "lmk-export", *env[:2])
-    components = "\n".join(line.split(": ", 1)[1] for line in out.splitlines()
-                           if line.startswith("component "))
+    files = [tmp_path / "custodian-a.txt", tmp_path / "custodian-b.txt"]
+    code, out, _ = run(capsys, "backup", "lmk-export", "--component-files",
+                       *map(str, files), *env[:2])
+    components = "\n".join(
+        " ".join(line.split(": ", 1)[1] for line in f.read_text().splitlines()
+                 if line.startswith(("component: ", "kcv: "))) for f in files)
 
     async def create_empty() -> None:
         connection = await asyncpg.connect(pg_dsn)

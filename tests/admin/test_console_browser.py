@@ -119,3 +119,91 @@ async def test_card_services_blocks_a_card_in_the_browser(admin_server: AdminSer
     await record_transactions(admin_server.ctx.db, 10)
     shots = await trio.to_thread.run_sync(browser_session, admin_server.base_url)
     assert all(Path(path).stat().st_size > 1000 for path in shots)
+
+
+def status_rules_session(base_url: str, card_id: int) -> list[str]:
+    """Issue 18 in the browser: one card_services user reports a card stolen, then block is
+    refused with the rule's words and unblock only asks for a second person; a second, independent
+    card_services user approves and the card is active again."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    profile = tempfile.mkdtemp(prefix="atm-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile}")
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    wait = WebDriverWait(driver, WAIT_S)
+    shots: list[str] = []
+    card_page = f"{base_url}/cards/{card_id}?lang=en"
+
+    def login(username: str) -> None:
+        driver.get(f"{base_url}/login")
+        driver.find_element(By.ID, "username").send_keys(username)
+        driver.find_element(By.ID, "password").send_keys(PASSWORD)
+        driver.find_element(By.ID, "submit").click()
+        wait.until(ec.presence_of_element_located((By.ID, "who")))
+
+    def press(operation: str, value: int) -> None:
+        driver.find_element(By.ID, f"{operation}-{value}").click()
+
+    def card_status() -> str:
+        driver.get(card_page)
+        return str(wait.until(ec.presence_of_element_located((By.ID, "card-status"))).text)
+
+    try:
+        login("card-services")
+        assert card_status() == "active"
+        press("cards-stolen", card_id)
+        wait.until(ec.presence_of_element_located((By.ID, "notice")))
+        assert driver.find_element(By.ID, "card-status").text == "stolen"
+        press("cards-block", card_id)
+        refusal = wait.until(ec.presence_of_element_located((By.ID, "error"))).text
+        assert "reported stolen is final" in refusal
+        path = ARTEFACTS / "09-stolen-block-refused.png"
+        driver.save_screenshot(str(path))
+        shots.append(str(path))
+        assert card_status() == "stolen"
+        press("cards-unblock", card_id)
+        notice = wait.until(ec.presence_of_element_located((By.ID, "notice"))).text
+        assert "second person" in notice
+        assert card_status() == "stolen"
+        press("cards-reset_tries", card_id)
+        wait.until(ec.presence_of_element_located((By.ID, "notice")))
+        assert card_status() == "stolen"
+        driver.get(f"{base_url}/approvals")
+        mine = driver.find_elements(By.CSS_SELECTOR, "button[id^=approvals-approve-]")
+        assert len(mine) == 1
+        mine[0].click()  # the requester approving their own request
+        assert "another person" in wait.until(
+            ec.presence_of_element_located((By.ID, "error"))).text
+        driver.find_element(By.ID, "logout").click()
+        wait.until(ec.presence_of_element_located((By.ID, "username")))
+
+        login("card-services-2")
+        driver.get(f"{base_url}/approvals")
+        wait.until(ec.presence_of_element_located(
+            (By.CSS_SELECTOR, "button[id^=approvals-approve-]"))).click()
+        wait.until(ec.presence_of_element_located((By.ID, "notice")))
+        assert card_status() == "active"
+        path = ARTEFACTS / "10-reactivated-by-a-second-person.png"
+        driver.save_screenshot(str(path))
+        shots.append(str(path))
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+    return shots
+
+
+async def test_the_card_status_rules_in_the_browser(admin_server: AdminServer) -> None:
+    from tests.admin.test_dual_control import card_id_of
+
+    card_id = await card_id_of(admin_server, await admin_server.login("card-services"))
+    shots = await trio.to_thread.run_sync(status_rules_session, admin_server.base_url, card_id)
+    assert all(Path(path).stat().st_size > 1000 for path in shots)

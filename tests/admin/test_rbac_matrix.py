@@ -24,6 +24,7 @@ EXPECTED: dict[str, set[str]] = {
     "users.create": {SO, AD},
     "users.disable": {SO, AD},
     "users.enable": {SO, AD},
+    "users.set_role": {SO, AD},  # issue 18
     "approvals.list": {CS, SO, AU, AD},
     "approvals.approve": {CS, SO, AD},
     "approvals.reject": {CS, SO, AD},
@@ -70,6 +71,7 @@ def body_for(operation_id: str, role: str) -> dict[str, Any] | None:
                           "custodians": ["operator", "security-officer"]},
         "keys.rotate_tmk": {"custodians": ["operator", "security-officer"]},
         "cards.search": {"last4": "6789", "account": "ACC1"},
+        "users.set_role": {"role": "auditor"},
     }
     return bodies.get(operation_id)
 

@@ -84,8 +84,8 @@ def response_code_0810(response: bytes) -> bytes:
 def serve(tmp_path: Path) -> Iterator[object]:
     processes: list[subprocess.Popen[str]] = []
 
-    def start(*args: str) -> tuple[subprocess.Popen[str], str, int]:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    def start(*args: str, **extra_env: str) -> tuple[subprocess.Popen[str], str, int]:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **extra_env}
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -160,8 +160,16 @@ def test_serve_alone_on_a_fresh_machine(tmp_path: Path, serve) -> None:  # type:
     assert refused.returncode != 0 and "atm-switch db init" in refused.stderr
     assert "Traceback" not in refused.stderr and list(tmp_path.iterdir()) == []
     assert cli("db", "init", "--data-dir", str(tmp_path)) == 0
+    # A production installation (no --mode test): plain TCP toward terminals only when the
+    # configuration says so (issue 18); refused with one clear line otherwise.
+    refused = subprocess.run(
+        [sys.executable, "-m", "switch.cli", "serve", "--data-dir", str(tmp_path), "--port", "0",
+         "--metrics-port", "0"], capture_output=True, text=True, timeout=60,
+    )
+    assert refused.returncode != 0 and "server.plain_tcp = true" in refused.stderr
+    assert "Traceback" not in refused.stderr
     started = time.monotonic()
-    process, host, port = serve("--metrics-port", "0")
+    process, host, port = serve("--metrics-port", "0", ATM_SWITCH_SERVER_PLAIN_TCP="true")
     with socket.create_connection((host, port), timeout=10) as sock:
         assert (
             response_code_0810(frame_exchange(sock, SIGN_ON % b"ATM00001")) == b"58"

@@ -222,3 +222,29 @@ async def test_no_mac_key_needs_insecure_and_is_logged_loudly(
                                     NetworkServices(hsm=hsm))
     assert any("INSECURE" in r.getMessage() and r.levelno >= logging.ERROR
                for r in caplog.records)
+
+
+async def plain_link_records(caplog: pytest.LogCaptureFixture, **options: Any
+                             ) -> list[logging.LogRecord]:
+    """Start a link (with a MAC key) toward a real peer over plain TCP; what it logged."""
+    peer = Peer(good)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="atm.networks"):
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(peer.serve)
+            net = await network(port, **options)
+            await nursery.start(net.run)
+            await reconnected(net, peer, 1)
+            nursery.cancel_scope.cancel()
+    return [r for r in caplog.records if "TLS" in r.getMessage()]
+
+
+async def test_a_link_without_tls_logs_error_unless_insecure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Issue 18: a MAC key authenticates the messages but not their secrecy (PANs, amounts).
+    records = await plain_link_records(caplog)
+    assert [r.levelno for r in records] == [logging.ERROR]
+    assert "plain TCP" in records[0].getMessage()
+    records = await plain_link_records(caplog, insecure=True)
+    assert [r.levelno for r in records] == [logging.WARNING]

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from switch.admin import approvals
+from switch.admin import approvals, people
 from switch.admin.context import AdminContext
 from switch.admin.errors import ApiError
 from switch.admin.operations import Call, Changed
 from switch.admin.roles import ADMIN, SECURITY_OFFICER
 from switch.admin.sessions import Principal
-from switch.admin.users import get_user
 from switch.commands.terminals import add_terminal, set_terminal_status
 from switch.hsm.provisioning import provision_terminal_master_key
 
@@ -62,13 +61,11 @@ async def list_terminals(ctx: AdminContext, call: Call) -> Any:
 
 
 async def _custodians(ctx: AdminContext, body: dict[str, Any]) -> tuple[str, str]:
+    """The two custodians of one key: two usable, independent people (issue 18)."""
     first, second = body["custodians"]
     if first == second:
         raise ApiError("invalid_field", "body.custodians: two different people")
-    for name in (first, second):
-        user = await get_user(ctx.db, name)
-        if user is None or user.disabled:
-            raise ApiError("invalid_field", f"body.custodians: no active user {name}")
+    await people.require_independent(ctx.db, first, second, "body.custodians")
     return first, second
 
 
