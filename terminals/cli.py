@@ -1,7 +1,7 @@
 """``atm-sim``: the ATM simulator's command line.
 
     atm-sim run SCENARIO [--host H --port P] [--data-dir D] [--json]   scripted sessions
-    atm-sim run --all [--junit FILE.xml] [--capability chip]          the whole catalogue
+    atm-sim run --all [--junit FILE.xml] [--without chip]             the whole catalogue
     atm-sim catalogue-fixture                                          the catalogue's fixture
     atm-sim interactive --card TRACK2 [--host H --port P] [--tmk HEX]  screen + keypad here
     atm-sim balance [--data-dir D] [--json]                            balancing report
@@ -25,7 +25,11 @@ from typing import Any
 
 import trio
 
+# The terminal's storage (journal, counters, advices, STAN) when --data-dir is not given.
 DEFAULT_DATA_DIR = "./atm-sim-data"
+# What atm-switch checks today: chip cryptograms (spec 11). `run --all` plays the scenarios that
+# require these unless told `--without`.
+SWITCH_CAPABILITIES = ("chip",)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,8 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--junit", metavar="FILE.xml", help="with --all: write JUnit XML here")
     run.add_argument("--only", action="append", default=[], metavar="NAME",
                      help="with --all: just these bundled scenarios (repeatable)")
-    run.add_argument("--capability", action="append", default=[], choices=["chip"],
-                     help="the switch supports this; scenarios requiring it run, else skip")
+    run.add_argument("--without", action="append", default=[], choices=list(SWITCH_CAPABILITIES),
+                     metavar="CAPABILITY",
+                     help="with --all: the switch lacks this (chip): its scenarios are skipped; "
+                          "by default the switch is taken to have every capability it ships with")
+    run.add_argument("--capability", action="append", default=[], choices=list(SWITCH_CAPABILITIES),
+                     help=argparse.SUPPRESS)  # kept for old scripts: chip is now the default
     _host_flags(run)
     run.add_argument("--json", action="store_true", help="print the results as one JSON object")
     interactive = sub.add_parser("interactive", help="the ATM screen and keypad in this terminal")
@@ -67,7 +75,9 @@ def _host_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=None, help="switch address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="switch port (default 8583)")
     parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
-                        help="the terminal's storage: journal, counters, advices, STAN")
+                        help="the terminal's storage: journal, counters, advices, STAN "
+                             f"(default {DEFAULT_DATA_DIR}; with --all one directory per "
+                             "scenario under it)")
 
 
 class SimError(Exception):
@@ -141,7 +151,8 @@ def _run_all(args: argparse.Namespace) -> int:
     async def main() -> Any:
         return await run_catalogue(args.only or None, host=args.host or "127.0.0.1",
                                    port=args.port or 8583, data_dir=Path(args.data_dir),
-                                   capabilities=args.capability)
+                                   capabilities=[c for c in SWITCH_CAPABILITIES
+                                                 if c not in args.without])
 
     from terminals.scenarios.loader import bundled_scenarios
 
