@@ -28,7 +28,13 @@ from typing import Any
 
 import trio
 
-from switch.commands.common import CliError, add_dsn_flag, add_json_flag, print_json
+from switch.commands.common import (
+    CliError,
+    add_dsn_flag,
+    add_json_flag,
+    common_parser,
+    print_json,
+)
 from switch.config import Config
 from switch.db.embedded import EmbeddedDatabaseError, embedded_postgres
 from switch.db.migrate import migrate
@@ -58,6 +64,10 @@ DEMO_CHIP_CARD: dict[str, Any] = {
     "emv": {"imk_ac": DEMO_CHIP_IMK, "psn": DEMO_CHIP_PSN}}
 
 
+DEMO_DATA_DIR_HELP = ("directory for the demo's LMK and embedded PostgreSQL (default: a new "
+                      "temporary directory, removed afterwards; ATM_SWITCH_DATA_DIR is ignored)")
+
+
 def switch_supports_chip() -> bool:
     """True once the switch's authorization checks chip cryptograms (spec 11). The
     authorization package declares it with ``CHIP_CARDS_SUPPORTED = True``; until then a chip
@@ -74,7 +84,7 @@ def demo_fixture(*, chip: bool) -> dict[str, Any]:
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     demo = subparsers.add_parser(
-        "demo", parents=[common],
+        "demo", parents=[common_parser(DEMO_DATA_DIR_HELP)],
         help="run PostgreSQL, the switch and one simulated ATM through a bilingual session")
     add_dsn_flag(demo)
     add_json_flag(demo)
