@@ -229,19 +229,32 @@ def _export_ej(args: argparse.Namespace) -> int:
         day = dt.date.fromisoformat(args.date).isoformat()
     except ValueError as exc:
         raise SimError(f"--date must be a date like 2026-11-22, not {args.date!r}") from exc
-    journal = Path(args.data_dir) / "journal.jsonl"
-    if not journal.exists():
-        raise SimError(f"no journal in {args.data_dir}")
-    try:
-        records = export_day(journal, day)
-    except JournalError as exc:
-        raise SimError(f"cannot export the journal: {exc}") from exc
+    journals = journals_under(Path(args.data_dir))
+    if not journals:
+        raise SimError(f"no journal in {args.data_dir} nor in its scenario directories "
+                       "(the --data-dir of atm-sim run, or of run --all)")
+    records: list[dict[str, Any]] = []
+    for journal in journals:
+        try:
+            records += export_day(journal, day)
+        except JournalError as exc:
+            raise SimError(f"cannot export the journal {journal}: {exc}") from exc
+    records.sort(key=lambda record: str(record.get("at", "")))  # stable: a file's order kept
     text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)
     if args.out is None:
         sys.stdout.write(text)
     else:
         Path(args.out).write_text(text, encoding="utf-8")
     return 0
+
+
+def journals_under(data_dir: Path) -> list[Path]:
+    """The terminal's journal in ``data_dir``, or, for the directory of ``run --all``, the
+    journals of its scenario directories (one terminal whose STAN runs across them)."""
+    own = data_dir / "journal.jsonl"
+    if own.exists():
+        return [own]
+    return sorted(data_dir.glob("*/journal.jsonl"))
 
 
 def _interactive(args: argparse.Namespace) -> int:
