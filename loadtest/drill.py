@@ -207,12 +207,14 @@ async def audit(db: Database, atms: Sequence[DrillAtm], *, initial_balance: int,
                 kill_at: float | None = None) -> dict[str, Any]:
     """Terminals' records versus the ledger: lost, duplicated, held, and the money."""
     records = [r for atm in atms for r in atm.records]
+    # The engine records each approved 0200's hold on its message row (its holds carry
+    # no ledger idempotency key: docs/authorization.md, "Write set").
     holds = {
-        tuple(row["key"].split(":")[2:5]): row
+        (row["terminal_id"], row["stan"], row["transmission_dt"]): row
         for row in await db.fetch(
-            "SELECT i.key, h.hold_id, h.state, h.amount, h.captured_amount"
-            " FROM ledger_idempotency i JOIN ledger_holds h USING (hold_id)"
-            " WHERE i.key LIKE 'atm:0200:%'"
+            "SELECT m.terminal_id, m.stan, m.transmission_dt, h.hold_id, h.state, h.amount,"
+            " h.captured_amount FROM auth_messages m JOIN ledger_holds h USING (hold_id)"
+            " WHERE m.message_class = '0200'"
         )
     }
     lost = mismatched = 0

@@ -1,17 +1,22 @@
-"""``python -m loadtest.failover``: the failover drill (DESIGN.md 4, issue 14).
+"""``python -m loadtest.failover``: the failover drill (DESIGN.md 4, issues 14 and 19).
 
-Starts a PostgreSQL primary with a synchronous streaming standby (switch/db/replication.py),
-two switch nodes (``atm-switch serve``) on one multi-host DSN, and ATMs (loadtest/drill.py)
-doing withdrawals with completions and some reversals spread over both nodes. Then, under
-load: SIGKILL the primary (postmaster and backends), promote the standby, keep going; later
-SIGKILL one switch node (its terminals reconnect to the other). At the end every terminal
-settles what it owes and the terminals' records are audited against the ledger.
+Starts PostgreSQL under one of two managers (loadtest/failover_managers.py): ``standby``, a
+primary with a synchronous streaming standby (switch/db/replication.py) that the drill
+promotes itself, or ``patroni``, three Patroni members on one etcd (deploy/patroni/) that
+elect and promote on their own. Then two switch nodes (``atm-switch serve``) on one
+multi-host DSN, and ATMs (loadtest/drill.py) doing withdrawals with completions and some
+reversals spread over both nodes. Under load: SIGKILL the primary's PostgreSQL (postmaster
+and backends), let the new primary take over, keep going; later SIGKILL one switch node (its
+terminals reconnect to the other). At the end every terminal settles what it owes and the
+terminals' records are audited against the ledger.
 
 Prints one JSON object with ``--json``: ``acknowledged`` (0200s answered 00),
 ``lost_acknowledged`` (of those, missing from the ledger), ``duplicated`` (money moved
 twice, or moved although the terminal reversed), ``held_at_end`` (holds still open),
 ``downtime_s`` (primary killed -> first approval of a request sent after the kill),
-``nodes``, ``promoted``; plus detail. Exit status 1 when a money rule is broken.
+``nodes``, ``promoted``, ``manager``, ``promote_s`` (kill -> new primary writable; Patroni:
+also ``leader_elected_s``, ``old_primary_rejoined``, ``old_primary_role``, ``rejoin_s``,
+``old_primary_rewound``); plus detail. Exit status 1 when a money rule is broken.
 """
 
 from __future__ import annotations
@@ -22,10 +27,10 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,18 +38,11 @@ from typing import Any
 import trio
 
 from loadtest.drill import DrillAtm, audit
+from loadtest.failover_managers import Manager, PatroniManager, StandbyPair
 from loadtest.population import account_balance_minor, fixtures, terminal
-from switch.db import replication
-from switch.db.replication import Node
 from switch.db.runtime import open_database
 
 NODE_STARTUP_TIMEOUT_S = 90.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run_cli(*argv: str) -> str:
@@ -98,23 +96,25 @@ async def switch_node(data_dir: Path, dsn: str, log: Path, *,
                 await process.wait()
 
 
+def make_manager(args: argparse.Namespace, root: Path) -> Manager:
+    if args.manager == "patroni":
+        return PatroniManager(root)
+    return StandbyPair(root, args.promote_after_s)
+
+
 async def drill(args: argparse.Namespace, root: Path) -> dict[str, Any]:
-    primary = Node(root / "primary", free_port())
-    standby = Node(root / "standby", free_port())
-    await trio.to_thread.run_sync(replication.init_primary, primary)
-    await trio.to_thread.run_sync(replication.start, primary)
+    manager = make_manager(args, root)
     try:
-        await trio.to_thread.run_sync(replication.create_standby, primary, standby, "standby1")
-        return await _with_cluster(args, root, primary, standby)
+        await trio.to_thread.run_sync(manager.start)
+        return await _with_cluster(args, root, manager)
     finally:
-        for node in (primary, standby):
-            with contextlib.suppress(replication.ReplicationError):
-                await trio.to_thread.run_sync(replication.stop, node, "immediate")
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(manager.stop)
 
 
-async def _with_cluster(args: argparse.Namespace, root: Path, primary: Node,
-                        standby: Node) -> dict[str, Any]:
-    dsn = replication.multi_host_dsn([primary, standby])
+async def _with_cluster(args: argparse.Namespace, root: Path, manager: Manager
+                        ) -> dict[str, Any]:
+    dsn = manager.dsn()
     data_dir = root / "switch"
     data_dir.mkdir()
     fixture_path = root / "fixture.json"
@@ -136,17 +136,18 @@ async def _with_cluster(args: argparse.Namespace, root: Path, primary: Node,
             for atm in atms:
                 nursery.start_soon(atm.run, stop)
             await trio.sleep_until(started + args.kill_primary_at_s)
-            events["primary_killed"] = trio.current_time()
-            await trio.to_thread.run_sync(replication.kill, primary)
-            await trio.sleep(args.promote_after_s)  # what an HA manager takes to decide
-            await trio.to_thread.run_sync(replication.promote, standby)
+            await trio.to_thread.run_sync(manager.aim)  # e.g. ask Patroni who leads
+            killed = await trio.to_thread.run_sync(manager.fail_primary)
+            # The outage starts at the SIGKILL itself, not when this task asked for it.
+            events["primary_killed"] = trio.current_time() - (time.perf_counter() - killed)
+            recovered = await trio.to_thread.run_sync(manager.recover)
             events["promoted"] = trio.current_time()
-            await trio.sleep_until(started + args.kill_node_at_s)
+            await trio.sleep_until(max(started + args.kill_node_at_s, trio.current_time()))
             victim = nodes[-1]
             alive.remove(victim)
             victim.kill()
             events["node_killed"] = trio.current_time()
-            await trio.sleep_until(started + args.duration_s)
+            await trio.sleep_until(max(started + args.duration_s, trio.current_time()))
             stop.set()
         async with open_database(dsn, pool_size_min=1, pool_size_max=2) as db:
             result = await audit(db, atms, initial_balance=account_balance_minor,
@@ -160,35 +161,42 @@ async def _with_cluster(args: argparse.Namespace, root: Path, primary: Node,
                 result["ledger_invariants"] = f"broken: {exc}"
     after_node_kill = [r for atm in atms for r in atm.records
                        if r.acknowledged and r.sent_at >= events["node_killed"]]
+    settled = await trio.to_thread.run_sync(manager.finish)
     result.update(
+        recovered,
+        **settled,
+        manager=manager.name,
         nodes=args.nodes,
         nodes_killed=1,
         promoted=True,
         atms=args.atms,
         duration_s=args.duration_s,
-        promote_s=round(events["promoted"] - events["primary_killed"], 3),
         approved_after_node_kill=len(after_node_kill),
-        new_primary=replication.node_status(standby)["role"] == "primary",
     )
     return result
 
 
 def money_rules_hold(result: dict[str, Any]) -> bool:
+    """The money rules, and for Patroni its promise: the old primary back as a replica."""
     return bool(result["lost_acknowledged"] == 0 and result["duplicated"] == 0
             and result["held_at_end"] == 0 and result["money_exact"]
-            and result["unsettled"] == 0 and result["ledger_invariants"] == "ok")
+            and result["unsettled"] == 0 and result["ledger_invariants"] == "ok"
+            and result["new_primary"] and result.get("old_primary_rejoined", True))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m loadtest.failover", description=__doc__.split(
         "\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--manager", choices=("standby", "patroni"), default="standby",
+                        help="standby: primary + sync standby, the drill promotes; patroni: "
+                             "three Patroni members on etcd elect and promote (default standby)")
     parser.add_argument("--atms", type=int, default=8, help="terminals (default 8)")
     parser.add_argument("--nodes", type=int, default=2, help="switch nodes (default 2)")
     parser.add_argument("--duration-s", type=float, default=30.0)
     parser.add_argument("--kill-primary-at-s", type=float, default=8.0)
     parser.add_argument("--promote-after-s", type=float, default=1.0,
-                        help="delay between the primary's death and the promotion")
+                        help="standby: delay between the primary's death and the promotion")
     parser.add_argument("--kill-node-at-s", type=float, default=18.0)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     return parser

@@ -1,8 +1,11 @@
 """Network management (spec 5.1): sign-on, sign-off, echo, and the terminal gate (``58``).
 
 Sign-on reads the terminal registry (``terminals`` table) afresh every time, so
-disabling a terminal takes effect for its next sign-on at once. The per-request
-check of a signed-on terminal may use an answer up to ``cache_ttl_s`` old, so a
+disabling a terminal takes effect for its next sign-on at once; the sign-on steps
+(:meth:`NetworkManagement.add_sign_on_step`) then run before the 0810 is sent, in the order
+added: authorization re-reads the terminal's keys, so they are never older than the sign-on
+on any node, and multi-node serve records the session (``switch/cluster_sessions.py``).
+The per-request check of a signed-on terminal may use an answer up to ``cache_ttl_s`` old, so a
 disabled terminal is also refused within seconds without a query per echo.
 
 A connection belongs to the first terminal that signs on over it: a sign-on for
@@ -32,6 +35,8 @@ TERMINAL_CACHE_ENTRIES_MAX: Final = 100_000
 STATUS_ENABLED: Final = "enabled"
 
 Handler = Callable[[Message, bytes, Session], Awaitable[bytes | None]]
+# Runs under a sign-on before the session is claimed; may raise DatabaseUnavailable (91).
+SignOnStep = Callable[[str, Session], Awaitable[object]]  # its result is not used
 
 
 class TerminalDirectory:
@@ -128,9 +133,12 @@ class NetworkManagement:
     def __init__(self, directory: TerminalDirectory, sessions: SessionRegistry) -> None:
         self._directory = directory
         self._sessions = sessions
-        # Called before a sign-on is claimed; multi-node serve records it in the database
-        # (switch/cluster_sessions.py). May raise DatabaseUnavailable (answered 91).
-        self.on_sign_on: Callable[[str, Session], Awaitable[None]] | None = None
+        self._sign_on_steps: list[SignOnStep] = []
+
+    def add_sign_on_step(self, step: SignOnStep) -> None:
+        """Run ``step(terminal_id, session)`` under every accepted sign-on, before the claim
+        and the 0810 (a step raising DatabaseUnavailable makes the sign-on a ``91``)."""
+        self._sign_on_steps.append(step)
 
     async def permits(self, request: Message, session: Session) -> bool:
         """True when ``session`` is signed on as field 41's terminal and it is still enabled."""
@@ -186,8 +194,8 @@ class NetworkManagement:
         if status != STATUS_ENABLED or session.closing:
             log.warning("sign-on refused", extra={**extra, "reason": status or "unknown terminal"})
             return answer(request, ResponseCode.NOT_PERMITTED_TO_TERMINAL)
-        if self.on_sign_on is not None:
-            await self.on_sign_on(terminal_id, session)
+        for step in self._sign_on_steps:
+            await step(terminal_id, session)
         self._sessions.claim(terminal_id, session)
         log.info("signed on", extra=extra)
         return answer(request, ResponseCode.APPROVED)

@@ -46,7 +46,7 @@ SELECT m.terminal_id, left(m.processing_code, 2) AS type, m.response_code,
        count(*) FILTER (WHERE h.state = 'open') AS pending
   FROM auth_messages m {_HOLD_JOIN}
  WHERE m.message_class = '0200' AND m.created_at >= $1 AND m.created_at < $2
-   AND m.state = 'done'
+   AND m.state NOT IN ('claimed', 'marker')
  GROUP BY 1, 2, 3
 """
 
@@ -68,7 +68,7 @@ SELECT coalesce(m.response_fields->>'15',
                 to_char(m.created_at AT TIME ZONE 'UTC', 'MMDD')) AS settlement_date, count(*) AS n
   FROM auth_messages m
  WHERE m.created_at >= $1 AND m.created_at < $2 AND m.response_code IS NOT NULL
-   AND m.state = 'done'
+   AND m.state NOT IN ('claimed', 'marker')
  GROUP BY 1
 """
 
@@ -91,7 +91,7 @@ _TERMINAL_REQUESTS = f"""
 SELECT {_COLUMNS_0200}
   FROM auth_messages m {_HOLD_JOIN}
  WHERE m.message_class = '0200' AND m.created_at >= $1 AND m.created_at < $2
-   AND m.state = 'done' AND m.terminal_id = ANY($3::text[])
+   AND m.state NOT IN ('claimed', 'marker') AND m.terminal_id = ANY($3::text[])
    AND left(m.processing_code, 2) = ANY($4::text[])
  ORDER BY m.created_at, m.id
 """

@@ -74,7 +74,8 @@ INSERT INTO auth_messages (message_class, terminal_id, stan, transmission_dt, ac
 SELECT '0200', 'T' || lpad((i % $4::bigint)::text, 5, '0'),
        lpad((i / $4::bigint)::text, 6, '0'),
        to_char($1::timestamptz + (i - 1) * $2::interval, 'MMDDHH24MISS'), '123456', 'syn',
-       'done', '010000', $5::bigint, 1, CASE WHEN i % 5 = 0 THEN '51' ELSE '00' END,
+       CASE WHEN i % 5 = 0 THEN 'declined' ELSE 'approved' END, '010000', $5::bigint, 1,
+       CASE WHEN i % 5 = 0 THEN '51' ELSE '00' END,
        jsonb_build_object('15', to_char($1::timestamptz, 'MMDD'), '37', lpad(i::text, 12, '0')),
        CASE WHEN i % 5 = 0 THEN NULL
             ELSE jsonb_build_object('kind', 'withdrawal', 'hold_id', i,
@@ -112,7 +113,7 @@ INSERT INTO auth_messages (message_class, terminal_id, stan, transmission_dt, ac
     fingerprint, state, processing_code, amount_minor, response_code, response_fields, effect,
     created_at, answered_at)
 SELECT CASE WHEN k <= p.completions THEN '0220' ELSE '0420' END, terminal_id, stan,
-       transmission_dt, '123456', 'syn', 'done', '010000', p.amount, '00',
+       transmission_dt, '123456', 'syn', 'recorded', '010000', p.amount, '00',
        jsonb_build_object('15', response_fields->>'15', '37', response_fields->>'37',
                           '90', '0200' || stan || transmission_dt || '00000123456'
                                 || '00000000000'),

@@ -9,6 +9,7 @@ registers it on ``app.dispatcher`` and returns it; the app runs
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from switch.authorization.context import AuthContext
@@ -29,9 +30,13 @@ def install(app: Any) -> Authorization:
         ledger=ledger,
         request_deadline_s=app.config.server.request_deadline_s,
         metrics=getattr(app, "metrics", None),
+        void_journal_path=_void_journal_path(app),
     )
     service = Authorization(ctx)
     service.register(app.dispatcher)
+    network = getattr(app, "network", None)
+    if network is not None:  # keys re-read under each sign-on (caches.py, KeyBook.refresh)
+        network.add_sign_on_step(service.keys.refresh)
     hub = getattr(app, "notifications", None)
     if hub is not None:
         service.subscribe(hub, getattr(app, "terminals", None))
@@ -40,6 +45,14 @@ def install(app: Any) -> Authorization:
     if add_task is not None:
         add_task(service.run_background)
     return service
+
+
+def _void_journal_path(app: Any) -> Path | None:
+    """``<data_dir>/void-journal.jsonl`` when the app has a data directory on disk."""
+    data_dir = getattr(app.config, "data_dir", None)
+    if data_dir is None or not Path(data_dir).is_dir():
+        return None
+    return Path(data_dir) / "void-journal.jsonl"
 
 
 # Chip cards (section 11) are checked in the 0200 path: the demo and the simulator's

@@ -26,6 +26,7 @@ import asyncpg
 from ledger_adapter.errors import LedgerUnavailable
 from ledger_adapter.group_commit import GroupCommitter
 from switch.authorization.request import MessageKey, OriginalData
+from switch.authorization.void_journal import OwedVoid
 from switch.db.runtime import Database, DatabaseUnavailable
 
 # Bounded: a batch is one PL/pgSQL call whose arrays must stay small enough to decide within
@@ -48,6 +49,14 @@ ADVICE_QUERY: Final = (
     " $14, $15)"
 )
 VOID_QUERY: Final = "SELECT * FROM auth_void($1, $2, $3, $4, $5, $6, $7, $8)"
+# A batch PostgreSQL rolled back as a deadlock victim or for serialization is run again this
+# often (the lock order of migration 0320 makes a deadlock between batches impossible; a void
+# or an operator's statement can still take part in one).
+retries_max: Final = 3
+RETRYABLE: Final = (
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,14 +225,17 @@ class AuthorizationBatches:
         except LedgerUnavailable as exc:
             raise DatabaseUnavailable(str(exc)) from exc
 
-    async def void(self, items: Sequence[FinancialItem], *, timeout_s: float) -> list[str]:
-        """Record 91 for these requests and undo their effect (spec 5.6, 10), atomically."""
-        ordered = sorted(items, key=lambda i: _key_order(i.key))
+    async def void(self, items: Sequence[OwedVoid], *, timeout_s: float) -> list[str]:
+        """Record 91 for these requests and undo their effect (spec 5.6, 10), atomically.
+
+        One result per item, in the order given (see ``auth_void`` in migration 0320)."""
+        order = sorted(range(len(items)), key=lambda n: items[n].key)
+        ordered = [items[n] for n in order]
         columns = [
-            [i.key.terminal_id for i in ordered],
-            [i.key.stan for i in ordered],
-            [i.key.transmission_dt for i in ordered],
-            [i.key.acquirer_id for i in ordered],
+            [i.terminal_id for i in ordered],
+            [i.stan for i in ordered],
+            [i.transmission_dt for i in ordered],
+            [i.acquirer_id for i in ordered],
             [i.fingerprint for i in ordered],
             [i.processing_code for i in ordered],
             [i.amount_minor for i in ordered],
@@ -234,7 +246,11 @@ class AuthorizationBatches:
             rows = await connection.fetch(VOID_QUERY, *columns)
             return [str(row[0]) for row in rows]
 
-        return await self._db.run(call, timeout_s=timeout_s)
+        results: list[str] = await self._run_retrying(call, timeout_s)
+        answers = [""] * len(items)
+        for position, result in zip(order, results, strict=True):
+            answers[position] = result
+        return answers
 
     async def _flush_financial(self, batch: Sequence[FinancialItem]) -> list[Decision | Exception]:
         order = sorted(range(len(batch)), key=lambda n: _key_order(batch[n].key))
@@ -251,11 +267,24 @@ class AuthorizationBatches:
     async def _timed(self, call: Any, message_class: str, size: int) -> list[asyncpg.Record]:
         """One batch call, observed as one commit (stage ``ledger_commit``) of ``size``."""
         started = time.perf_counter()
-        rows: list[asyncpg.Record] = await self._db.run(call)
+        rows: list[asyncpg.Record] = await self._run_retrying(call)
         if self._metrics is not None:
             self._metrics.observe_stage("ledger_commit", time.perf_counter() - started)
             self._metrics.observe_batch(message_class, size)
         return rows
+
+    async def _run_retrying(self, call: Any, timeout_s: float | None = None) -> Any:
+        """``call`` in one transaction, again when PostgreSQL chose it as a deadlock victim
+        or a serialization failure: the transaction rolled back whole, so it is safe."""
+        for attempt in range(retries_max + 1):
+            try:
+                if timeout_s is None:
+                    return await self._db.run(call)
+                return await self._db.run(call, timeout_s=timeout_s)
+            except RETRYABLE as exc:
+                if attempt == retries_max:
+                    raise DatabaseUnavailable(f"batch kept failing: {type(exc).__name__}") from exc
+        raise AssertionError("unreachable")
 
     async def _flush_advices(self, batch: Sequence[AdviceItem]) -> list[Decision | Exception]:
         order = sorted(

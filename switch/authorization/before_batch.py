@@ -2,8 +2,7 @@
 
 Pure functions (no I/O): the request-only codes (12, 13, 61 per transaction), the kind and
 description the batch records, what a chip check tells the batch, whether a PIN block fits the
-terminal's keys, expiry against the cached card, and the item a void needs for a request that
-never reached a batch. ``financial.py`` runs them in order.
+terminal's keys, expiry against the cached card, ``financial.py`` runs them in order.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Final
 
-from switch.authorization.batches import FinancialItem
 from switch.authorization.caches import CardView
 from switch.authorization.cards import is_expired
 from switch.authorization.limits import check_per_transaction, check_per_transfer
@@ -80,17 +78,3 @@ def card_expired(card: CardView, request: FinancialRequest, received_at: dt.date
     today = received_at.astimezone(dt.UTC).date()
     expiries = [card.expiry] + ([request.presented_expiry] if request.presented_expiry else [])
     return any(is_expired(expiry, today) for expiry in expiries)
-
-
-def void_item(
-    request: FinancialRequest, content: str, token: str, received_at: dt.datetime
-) -> FinancialItem:
-    """The fields ``auth_void`` needs for a request that never reached a batch."""
-    return FinancialItem(
-        key=request.key, fingerprint=content, processing_code=request.processing_code,
-        amount_minor=request.amount_minor, token=token, card_id=None, card_version=0,
-        presented_expiry=None, month=0, pin="none", from_account=None, to_account=None,
-        static_code=None, kind="unsupported", new_pin=None, currency=request.currency,
-        day=received_at.date(), expires_at=received_at, daily_max=None, daily_count=None,
-        ledger_key="", ledger_fingerprint="", description=None, reference=None, rrn=request.rrn,
-    )  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ledger_adapter import Ledger
@@ -34,6 +35,8 @@ class AuthContext:
     networks: NetworkAcquirer | None = None
     # Operator metrics (docs/operations.md); None in tests that build the service alone.
     metrics: SwitchMetrics | None = None
+    # Where voids PostgreSQL could not take in time wait (void_journal.py); None: memory only.
+    void_journal_path: Path | None = None
 
     @property
     def answer_reserve_s(self) -> float:

@@ -14,7 +14,11 @@ Already done by the handler: ``30`` (format), ``58`` (terminal), ``63`` (MAC). H
 5. the answer built from the decision (``answers.py``).
 
 Past the request deadline the answer is ``91`` and the request is voided in PostgreSQL: its
-decision becomes ``91`` and its hold is released in the same transaction (spec 5.6, 10).
+decision becomes ``91`` and its hold is released in the same transaction (spec 5.6, 10). A
+void PostgreSQL cannot take in time is written to the void journal before the ``91`` leaves
+(``void_journal.py``) and replayed by the sweeper, also after a restart; a repeat of such a
+request is answered ``91`` while its void is owed. Only the attempt that made the claim can
+void it, and not once a repeat was handed its decision (``auth_void``, migration 0320).
 """
 
 from __future__ import annotations
@@ -40,7 +44,6 @@ from switch.authorization.before_batch import (
     card_expired,
     chip_outcome,
     static_code,
-    void_item,
 )
 from switch.authorization.caches import CardCache, CardView
 from switch.authorization.context import AuthContext
@@ -49,6 +52,7 @@ from switch.authorization.outcomes import Decline, Outcome
 from switch.authorization.request import FinancialRequest, fingerprint
 from switch.authorization.security import TerminalKeys
 from switch.authorization.transactions import parse_processing_code
+from switch.authorization.void_journal import OwedVoid, VoidJournal
 from switch.db.runtime import DatabaseUnavailable
 from switch.emv.checks import (
     ChipResult,
@@ -69,8 +73,8 @@ log = logging.getLogger("atm.authorization")
 stale_resubmissions_max: Final = 3
 # How much of the answer reserve the 91 waits for its void; the rest is for the answer.
 void_share_of_reserve: Final = 0.5
-# Voids that could not reach PostgreSQL wait here (bounded) for the sweeper to retry them.
-pending_voids_max: Final = 10_000
+# Owed voids replayed per sweeper pass (one auth_void call).
+voids_per_retry_max: Final = 500
 
 NetworkRoute = Callable[
     [Message, FinancialRequest, TerminalKeys, dt.datetime, float], Awaitable[bytes]
@@ -86,13 +90,14 @@ class FinancialFlow:
         cards: CardCache,
         batches: AuthorizationBatches,
         network_route: NetworkRoute | None = None,
+        journal: VoidJournal | None = None,
     ) -> None:
         self._ctx = ctx
         self._cards = cards
         self._batches = batches
         # Card-network hook: a card not on file goes to the card-network path (docs/networks.md).
         self._network_route = network_route
-        self.pending_voids: list[FinancialItem] = []
+        self.journal = journal if journal is not None else VoidJournal()
 
     async def authorize(
         self,
@@ -105,7 +110,11 @@ class FinancialFlow:
     ) -> bytes:
         content = fingerprint(request, pan_hash)
         token = os.urandom(8).hex()
-        item: FinancialItem | None = None
+        owed = _owed_void(request, content, token)
+        if self.journal.owes(owed.key):
+            # Spec 5.6: a repeat of a 91 gets 91 again, and the void it is owed goes first.
+            await self.retry_voids()
+            return await self._answer_91(message, request, keys, received_at)
         with trio.move_on_at(deadline):
             try:
                 card = await self._cards.get(pan_hash)
@@ -113,7 +122,7 @@ class FinancialFlow:
                     return await self._network_route(message, request, keys, received_at, deadline)
                 for _ in range(stale_resubmissions_max):
                     chip = await self._chip(message, card)
-                    item = await self._prepare(
+                    item: FinancialItem = await self._prepare(
                         request, card, keys, received_at, content, token, chip
                     )
                     decision = await self._batches.decide(item)
@@ -124,7 +133,7 @@ class FinancialFlow:
                     card = await self._cards.reload(pan_hash)
             except DatabaseUnavailable:
                 pass
-        return await self._unavailable(message, request, keys, item, received_at, content, token)
+        return await self._unavailable(message, request, keys, owed, received_at)
 
     async def _chip(self, message: Message, card: CardView | None) -> ChipResult:
         """Section 11's checks that need the HSM, before the batch (which records the ATC)."""
@@ -178,45 +187,46 @@ class FinancialFlow:
         message: Message,
         request: FinancialRequest,
         keys: TerminalKeys,
-        item: FinancialItem | None,
+        owed: OwedVoid,
         received_at: dt.datetime,
-        content: str,
-        token: str,
     ) -> Answer:
-        """Spec 5.6: answer 91, after recording it with its hold released (one transaction)."""
-        ctx = self._ctx
-        void = item or void_item(request, content, token, received_at)
+        """Spec 5.6: answer 91, after recording it with its hold released (one transaction),
+        or, when PostgreSQL cannot take the void in time, after journalling it."""
         # Half the reserve: the 91 must still leave within the request deadline (spec 5.6).
-        wait_s = ctx.answer_reserve_s * void_share_of_reserve
-        with trio.CancelScope(shield=True), trio.move_on_after(wait_s) as scope:
+        wait_s = self._ctx.answer_reserve_s * void_share_of_reserve
+        results: list[str] = []
+        with trio.CancelScope(shield=True), trio.move_on_after(wait_s):
             try:
-                await self._batches.void([void], timeout_s=wait_s)
+                results = await self._batches.void([owed], timeout_s=wait_s)
             except DatabaseUnavailable:
-                self._keep_for_retry(void)
-        if scope.cancelled_caught:
-            self._keep_for_retry(void)
-        fields = financial_fields(
-            message, "91", decided_at=received_at, language=request.language
-        )
-        return await encode_answer(ctx.hsm, keys.tak, message, fields)
-
-    def _keep_for_retry(self, item: FinancialItem) -> None:
-        if len(self.pending_voids) < pending_voids_max:
-            self.pending_voids.append(item)
+                pass
+        if results:
+            _log_void(owed, results[0])
         else:
-            log.error("void queue full; a 91 is not recorded", extra={"stan": item.key.stan})
+            self.journal.add(owed)  # durable before the 91 leaves
+        return await self._answer_91(message, request, keys, received_at)
+
+    async def _answer_91(
+        self, message: Message, request: FinancialRequest, keys: TerminalKeys,
+        received_at: dt.datetime,
+    ) -> Answer:
+        fields = financial_fields(message, "91", decided_at=received_at, language=request.language)
+        return await encode_answer(self._ctx.hsm, keys.tak, message, fields)
 
     async def retry_voids(self) -> int:
-        """Run the voids PostgreSQL missed (sweeper); returns how many went through."""
-        if not self.pending_voids:
+        """Give PostgreSQL the voids it owes (sweeper, and a repeat of an owed request);
+        returns how many it settled."""
+        owed = self.journal.pending(voids_per_retry_max)
+        if not owed:
             return 0
-        batch, self.pending_voids = self.pending_voids[:500], self.pending_voids[500:]
         try:
-            await self._batches.void(batch, timeout_s=self._ctx.answer_reserve_s * 4)
+            results = await self._batches.void(owed, timeout_s=self._ctx.answer_reserve_s * 4)
         except DatabaseUnavailable:
-            self.pending_voids[:0] = batch
             return 0
-        return len(batch)
+        for void, result in zip(owed, results, strict=True):
+            _log_void(void, result)
+        self.journal.settle(owed)
+        return len(owed)
 
     async def _prepare(
         self,
@@ -349,3 +359,22 @@ class FinancialFlow:
         except PinVerificationFailed:
             return "bad", None
         return "ok", None
+
+
+# auth_void results after which the terminal's 91 and the stored decision disagree: the
+# decision stands because the terminal may act on it (a repeat got it, or an advice did).
+_VOID_REFUSALS: Final = frozenset({"not_this_attempt", "answered_to_repeat", "settled"})
+
+
+def _owed_void(request: FinancialRequest, content: str, token: str) -> OwedVoid:
+    key = request.key
+    return OwedVoid(
+        key.terminal_id, key.stan, key.transmission_dt, key.acquirer_id, content,
+        request.processing_code, request.amount_minor, token,
+    )  # fmt: skip
+
+
+def _log_void(void: OwedVoid, result: str) -> None:
+    if result in _VOID_REFUSALS:
+        log.warning("91 answered but the decision stands (%s)", result,
+                    extra={"terminal": void.terminal_id, "stan": void.stan})

@@ -5,8 +5,11 @@ under the LMK in ``terminal_keys`` and returned as TR-31 blocks under the termin
 48/KP and 48/KM (version ``B`` under a TDES TMK, ``D`` under AES; the HSM chooses by the KEK,
 ``issue_terminal_working_keys``).
 The keys are stored before the 0810 is sent: the terminal sends nothing else in between, so
-they apply to every message after the 0810. 0810s carry no MAC. A terminal without a TMK is
-answered ``96`` (key material missing: an installation fault, not the customer's).
+they apply to every message after the 0810, on this node at once (its key book takes them with
+the row's new ``key_version``) and on the others from the terminal's next sign-on there (which
+re-reads them, ``caches.py``), or earlier when the ``NOTIFY`` arrives. 0810s carry no MAC.
+A terminal without a TMK is answered ``96`` (key material missing: an installation fault, not
+the customer's), as is one whose TMK changed during the exchange.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ class KeyExchangeHandler:
             if keys is None or not keys.tmk:
                 return self._counted(message, "96")
             tags = await self._exchange(keys, session)
+            if tags is None:
+                return self._counted(message, "96")
         except DatabaseUnavailable:
             return self._counted(message, "91")
         except HsmError:
@@ -47,17 +52,22 @@ class KeyExchangeHandler:
             metrics.key_exchange(DEFAULT_GROUP, code == "00")
         return self._answer(message, code, extra)
 
-    async def _exchange(self, keys: TerminalKeys, session: Any) -> dict[str, str]:
+    async def _exchange(self, keys: TerminalKeys, session: Any) -> dict[str, str] | None:
         issued = await self._ctx.hsm.issue_terminal_working_keys(keys.tmk)
-        await self._ctx.db.execute(
+        version = await self._ctx.db.fetchval(
             "UPDATE terminal_keys SET tpk = $2, tak = $3, updated_at = now()"
-            " WHERE terminal_id = $1",
+            " WHERE terminal_id = $1 AND tmk = $4 RETURNING key_version",
             keys.terminal_id,
             issued.tpk,
             issued.tak,
+            keys.tmk,
         )
+        if version is None:  # the row went away or got a new TMK meanwhile: 96 as above
+            self._keys.invalidate(keys.terminal_id)
+            return None
         self._keys.remember(
-            TerminalKeys(keys.terminal_id, keys.key_type, keys.tmk, issued.tpk, issued.tak),
+            TerminalKeys(keys.terminal_id, keys.key_type, keys.tmk, issued.tpk, issued.tak,
+                         int(version)),
             session,
         )
         return {"KP": issued.tpk_block, "KM": issued.tak_block}

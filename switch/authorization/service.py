@@ -25,6 +25,7 @@ from switch.authorization.pipeline import FinancialPipeline
 from switch.authorization.replies import Replier
 from switch.authorization.security import KeyBook
 from switch.authorization.sweeper import run_sweeper
+from switch.authorization.void_journal import VoidJournal
 from switch.db.runtime import DatabaseUnavailable
 from switch.hsm.errors import HsmError
 from switch.netmgmt import Handler
@@ -58,7 +59,8 @@ class Authorization:
         )
         replier = Replier(ctx)
         self.financial = FinancialFlow(
-            ctx, self.cards, self.batches, FinancialPipeline(ctx, replier).authorize
+            ctx, self.cards, self.batches, FinancialPipeline(ctx, replier).authorize,
+            journal=VoidJournal(ctx.void_journal_path),
         )
         self.advices = AdviceFlow(ctx, self.batches, AdvicePipeline(ctx, replier).handle)
         self.handler = FinancialHandler(ctx, self.keys, self.financial, self.advices)

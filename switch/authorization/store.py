@@ -38,7 +38,7 @@ class MessageRecord:
 
     @property
     def done(self) -> bool:
-        return self.state == "done"
+        return self.state != "claimed"
 
 
 def _key_args(key: MessageKey) -> tuple[str, str, str, str, str]:
@@ -124,6 +124,19 @@ async def claim(
     async def work(connection: asyncpg.Connection) -> Claim | None:
         async with connection.transaction():
             await connection.execute("SET LOCAL synchronous_commit TO OFF")
+            # Every writer of a message key takes its lock first (migration 0320).
+            if key.message_class == "0200":
+                await connection.execute(
+                    "SELECT auth_key_locks(ARRAY[$1], ARRAY[$2], ARRAY[$3], ARRAY[$4])",
+                    key.terminal_id, key.stan, key.transmission_dt, key.acquirer_id,
+                )
+            else:
+                await connection.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2 || ':' || $3"
+                    " || ':' || $4 || ':' || $5, 8583))",
+                    key.message_class, key.terminal_id, key.stan, key.transmission_dt,
+                    key.acquirer_id,
+                )
             row = await connection.fetchrow(
                 "INSERT INTO auth_messages (message_class, terminal_id, stan, transmission_dt,"
                 " acquirer_id, fingerprint, processing_code, amount_minor)"
@@ -159,7 +172,7 @@ async def take_over_stale(db: Database, key: MessageKey, created_before: dt.date
     """Restart the clock of a stale pending row so exactly one caller resolves it."""
     status = await db.execute(
         f"UPDATE auth_messages SET created_at = now() WHERE {_KEY_WHERE}"
-        " AND state = 'pending' AND created_at < $6",
+        " AND state = 'claimed' AND created_at < $6",
         *_key_args(key), created_before,
     )
     return status.endswith(" 1")
@@ -176,7 +189,8 @@ async def finish(
 ) -> None:
     """Record the answer durably (before it is sent: spec 5.2 "00 only after commit")."""
     await db.execute(
-        "UPDATE auth_messages SET state = 'done', response_code = $6, response_fields = $7,"
+        "UPDATE auth_messages SET state = auth_state_for(message_class, $6),"
+        " response_code = $6, response_fields = $7,"
         f" card_id = $8, effect = $9, answered_at = now() WHERE {_KEY_WHERE}",
         *_key_args(key), response_code, _json_or_none(response_fields), card_id,
         _json_or_none(effect),
@@ -196,7 +210,7 @@ async def update_effect(db: Database, key: MessageKey, effect: Mapping[str, Any]
 
 async def forget(db: Database, key: MessageKey) -> None:
     """Drop a pending claim whose answer is not recorded (30, 58, 63: spec 5.5)."""
-    await db.execute(f"DELETE FROM auth_messages WHERE {_KEY_WHERE} AND state = 'pending'",
+    await db.execute(f"DELETE FROM auth_messages WHERE {_KEY_WHERE} AND state = 'claimed'",
                      *_key_args(key))
 
 
@@ -212,7 +226,7 @@ async def add_reversal_marker(db: Database, terminal_id: str, original: Original
 async def stale_pending(db: Database, created_before: dt.datetime, limit: int) -> list[MessageKey]:
     rows = await db.fetch(
         "SELECT message_class, terminal_id, stan, transmission_dt, acquirer_id"
-        " FROM auth_messages WHERE state = 'pending' AND created_at < $1"
+        " FROM auth_messages WHERE state = 'claimed' AND created_at < $1"
         " ORDER BY created_at LIMIT $2",
         created_before, limit,
     )
@@ -224,7 +238,7 @@ async def purge_older_than(db: Database, cutoff: dt.datetime) -> int:
 
     async def work(connection: asyncpg.Connection) -> int:
         status = await connection.execute(
-            "DELETE FROM auth_messages WHERE state IN ('done', 'marker') AND created_at < $1",
+            "DELETE FROM auth_messages WHERE state <> 'claimed' AND created_at < $1",
             cutoff,
         )
         await connection.execute("DELETE FROM reversal_markers WHERE created_at < $1", cutoff)

@@ -1,7 +1,7 @@
 """Background housekeeping that keeps the spec's promises when nobody asks again:
 
-* spec 5.2: expired holds are resolved by the ledger (withdrawal captured as presumed
-  dispensed, deposit released; both flagged for reconciliation);
+* spec 5.2: expired holds are resolved together with their message (withdrawal captured as
+  presumed dispensed, deposit released; both flagged for reconciliation);
 * spec 5.6: a 0200 claim left pending (its process died, or PostgreSQL failed while it
   answered ``91``) is resolved as ``91`` and its hold released by key (the ledger voids the
   key, so a hold call still in flight cannot take effect later);
@@ -29,12 +29,17 @@ log = logging.getLogger(__name__)
 
 # Work per pass is bounded so one pass never runs for long.
 stale_claims_per_pass_max = 200
+# Expired holds resolved per transaction (each call locks what it resolves).
+expired_per_call_max = 500
 
 
 async def sweep_once(ctx: AuthContext) -> dict[str, int]:
     """One pass; returns counts for logs and tests."""
     now = ctx.clock()
-    expired = await ctx.ledger.sweep_expired(now)
+    # The switch's own holds first, each with its message (presumed_captured / released),
+    # then whatever other holds the ledger has.
+    expired = await sweep_expired_messages(ctx, now)
+    expired += await ctx.ledger.sweep_expired(now)
     stale_before = now - dt.timedelta(seconds=ctx.stale_after_s)
     resolved = 0
     for key in await store.stale_pending(ctx.db, stale_before, stale_claims_per_pass_max):
@@ -48,6 +53,17 @@ async def sweep_once(ctx: AuthContext) -> dict[str, int]:
     cutoff = now - dt.timedelta(hours=max(48, ctx.config.idempotency_retention_h))
     purged = await store.purge_older_than(ctx.db, cutoff)
     return {"expired_holds": expired, "stale_resolved": resolved, "purged": purged}
+
+
+async def sweep_expired_messages(ctx: AuthContext, now: dt.datetime) -> int:
+    """Resolve expired holds of approved 0200s with their message state (auth_sweep_expired)."""
+    total = 0
+    while True:
+        swept = int(await ctx.db.fetchval("SELECT auth_sweep_expired($1, $2)", now,
+                                          expired_per_call_max))
+        total += swept
+        if swept < expired_per_call_max:
+            return total
 
 
 def _hold_key(ctx: AuthContext, key: MessageKey) -> str:

@@ -190,7 +190,7 @@ def _install_cluster_sessions(app: SwitchApp, db: Any) -> None:
     """One connection per terminal across nodes (switch/cluster_sessions.py), on the app's
     notification hub (subscribed before the app runs it)."""
     cluster = ClusterSessions(db, app.sessions, app.notifications)
-    app.network.on_sign_on = cluster.record_sign_on
+    app.network.add_sign_on_step(cluster.record_sign_on)
     app.add_background_task(cluster.run)
 
 

@@ -112,7 +112,7 @@ def system_user() -> str | None:
     return SYSTEM_USER_AS_ROOT
 
 
-def _prepare_directory(pgdata: Path) -> None:
+def prepare_directory(pgdata: Path) -> None:
     """Create ``pgdata`` (0700) owned by the server's account, reachable through its parents."""
     pgdata.mkdir(parents=True, exist_ok=True)
     pgdata.chmod(0o700)
@@ -158,7 +158,7 @@ def init_primary(node: Node) -> None:
     """``initdb`` a new cluster ready to be a replication primary (does not start it)."""
     if (node.pgdata / "PG_VERSION").exists():
         raise ReplicationError(f"{node.pgdata} already holds a cluster")
-    _prepare_directory(node.pgdata)
+    prepare_directory(node.pgdata)
     run_tool(
         "initdb", "-D", str(node.pgdata), "--auth=trust", "--encoding=utf8", "-U", SUPERUSER
     )
@@ -169,7 +169,7 @@ def init_primary(node: Node) -> None:
 
 def start(node: Node) -> None:
     """``pg_ctl start`` and wait until the server accepts connections."""
-    _prepare_directory(node.pgdata)
+    prepare_directory(node.pgdata)
     run_tool("pg_ctl", "-D", str(node.pgdata), "-l", str(node.log_file), "-w", "-t", "60",
              "start")
 
@@ -177,7 +177,7 @@ def start(node: Node) -> None:
 def stop(node: Node, mode: str = "fast") -> None:
     """``pg_ctl stop -m fast|immediate|smart`` (no error when it is not running)."""
     if is_running(node):
-        _prepare_directory(node.pgdata)
+        prepare_directory(node.pgdata)
         run_tool("pg_ctl", "-D", str(node.pgdata), "-w", "-t", "60", "-m", mode, "stop")
 
 
@@ -200,18 +200,22 @@ def is_running(node: Node) -> bool:
     return True
 
 
-def kill(node: Node) -> None:
-    """SIGKILL the postmaster and every backend at once: the machine is gone."""
+def kill(node: Node) -> float | None:
+    """SIGKILL the postmaster and every backend at once: the machine is gone. Returns
+    ``time.perf_counter()`` at the first signal (drills time the outage from it), or None
+    when nothing was running."""
     pid = postmaster_pid(node)
     if pid is None:
-        return
+        return None
     victims = [pid, *_descendants(pid)]
+    killed_at = time.perf_counter()
     for victim in victims:
         with contextlib.suppress(ProcessLookupError):
             os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() and not _zombie(pid):
         time.sleep(0.02)
+    return killed_at
 
 
 def _descendants(pid: int) -> list[int]:
@@ -247,7 +251,7 @@ def create_standby(primary: Node, standby: Node, name: str = "standby1") -> None
     """
     if (standby.pgdata / "PG_VERSION").exists():
         raise ReplicationError(f"{standby.pgdata} already holds a cluster")
-    _prepare_directory(standby.pgdata)
+    prepare_directory(standby.pgdata)
     slot = name.replace("-", "_")
     run_tool(
         "pg_basebackup", "-h", primary.host, "-p", str(primary.port), "-U", SUPERUSER,
@@ -293,7 +297,7 @@ def promote(standby: Node) -> None:
     ``synchronous_standby_names`` is reset. Fence the old primary first (it must stay
     down, or come back only as a new standby): two writable primaries split the ledger.
     """
-    _prepare_directory(standby.pgdata)
+    prepare_directory(standby.pgdata)
     run_tool("pg_ctl", "-D", str(standby.pgdata), "-w", "-t", "60", "promote")
     _sql(standby, "ALTER SYSTEM RESET synchronous_standby_names")
     _sql(standby, "SELECT pg_reload_conf()")

@@ -77,10 +77,11 @@ async def record_transactions(db: Database, count: int) -> None:
             "INSERT INTO auth_messages (message_class, terminal_id, stan, transmission_dt,"
             " acquirer_id, fingerprint, state, processing_code, amount_minor, card_id,"
             " response_code, response_fields, effect, answered_at) VALUES ('0200', 'ATM00001',"
-            " $1, '1129120000', '00000001', 'f', 'done', '011000', $2, $3, $4, $5, $6, now())",
+            " $1, '1129120000', '00000001', 'f', $7, '011000', $2, $3, $4, $5, $6, now())",
             f"{n:06d}", 10_000 * n, card_id, code,
             json.dumps({"37": f"{n:012d}", "39": code}),
             json.dumps({"hold_id": n} if code == "00" else {"declined": "insufficient funds"}),
+            "approved" if code == "00" else "declined",
         )
 
 

@@ -142,19 +142,25 @@ async def running_switch(
     deadline_s: float = 5.0,
     ledger_factory: Any = make_ledger,
     sweeper: bool = False,
+    load_fixture: bool = True,
+    void_journal_path: Any = None,
 ) -> AsyncIterator[RunningSwitch]:
-    """Start the switch in this test's nursery; stop it afterwards."""
+    """Start the switch in this test's nursery; stop it afterwards. ``load_fixture=False``
+    starts it again on a database an earlier run left (a restart)."""
     async with open_database(dsn, pool_size_min=2, pool_size_max=10) as db:
         hsm = SoftwareHsm(TEST_LMK, test_mode=True)
         ledger = ledger_factory(db)
-        await load_fixtures(db, hsm, make_ledger(db), fixture)
+        if load_fixture:
+            await load_fixtures(db, hsm, make_ledger(db), fixture)
         ctx = AuthContext(config=config or AuthorizationConfig(), db=db, hsm=hsm, ledger=ledger,
-                          request_deadline_s=deadline_s)
+                          request_deadline_s=deadline_s, void_journal_path=void_journal_path)
         sessions = SessionRegistry()
         directory = TerminalDirectory(db)
-        dispatcher = Dispatcher(NetworkManagement(directory, sessions))
+        network = NetworkManagement(directory, sessions)
+        dispatcher = Dispatcher(network)
         service = Authorization(ctx)
         service.register(dispatcher)
+        network.add_sign_on_step(service.keys.refresh)  # as install() does
         hub = Notifications(db)  # as in switch/app.py: caches dropped by NOTIFY
         service.subscribe(hub, directory)
         server_config = ServerConfig(host="127.0.0.1", port=0, request_deadline_s=deadline_s + 1)

@@ -24,9 +24,12 @@ async def _decision(db: Any, stan: str, message_class: str = "0200") -> Any:
     )
 
 
-async def test_a_repeat_answered_with_the_stored_decision_takes_the_token(pg_dsn: str) -> None:
+async def test_a_repeat_answered_with_the_stored_decision_blocks_the_first_void(
+    pg_dsn: str,
+) -> None:
     """The stored answer cannot be overwritten by a late void: a repeat that got the stored 00
-    took the token over, so the original's void (it answered 91) finds nothing to undo."""
+    leaves the decision and its token as they were, but notes that the decision was handed
+    out again, so the first attempt's void (it answered 91) finds nothing to undo."""
     async with running_switch(pg_dsn) as switch:
         atm = await switch.atm("ATM001")
         approved, fields = await atm.withdraw(CARD_MAIN, 100_000)
@@ -35,14 +38,13 @@ async def test_a_repeat_answered_with_the_stored_decision_takes_the_token(pg_dsn
         repeat = await atm.send("0200", fields)
         assert dict(repeat.fields) == dict(approved.fields)
         second = await _decision(switch.db, fields["11"])
-        assert second["token"] != first["token"]
-        # The first attempt's void (token of the first answer) must not touch the decision.
+        assert second["token"] == first["token"]  # a repeat never changes the original
         rows = await switch.db.fetch(
             "SELECT * FROM auth_void(ARRAY['ATM001'], ARRAY[$1], ARRAY[$2], ARRAY[$3],"
             " ARRAY['x'], ARRAY['010000'], ARRAY[100000::bigint], ARRAY[$4])",
             fields["11"], fields["7"], fields["32"].zfill(11), first["token"],
         )
-        assert [row[0] for row in rows] == ["taken_over"]
+        assert [row[0] for row in rows] == ["answered_to_repeat"]
         assert (await _decision(switch.db, fields["11"]))["response_code"] == "00"
         assert await switch.balance("ACC1") == (1_370_000, 1_270_000, 100_000)
 
@@ -71,9 +73,12 @@ async def test_a_void_records_91_and_releases_the_hold_in_one_call(pg_dsn: str) 
         assert await switch.balance("ACC1") == (1_370_000, 1_370_000, 0)
 
 
-async def test_a_ledger_idempotency_conflict_is_answered_94_not_96(pg_dsn: str) -> None:
-    """The ledger key of a 0200 already used with other content (e.g. records purged on one
-    side only) is a duplicate transmission (spec 5.5: 94), recorded, never a 96."""
+async def test_the_message_key_is_the_only_idempotency_key(pg_dsn: str) -> None:
+    """Engine v3's minimal write set: an approved withdrawal writes no second idempotency
+    record in the ledger (its message key already makes the hold happen once), so a ledger key
+    left with other content (records purged on one side only, the v2 failure that was
+    answered 96, then 94) cannot decline the request; a repeat still gets the original answer
+    and places nothing twice."""
     async with running_switch(pg_dsn) as switch:
         atm = await switch.atm("ATM001")
         fields = atm.request_fields(CARD_MAIN, "010000", 100_000)
@@ -83,9 +88,11 @@ async def test_a_ledger_idempotency_conflict_is_answered_94_not_96(pg_dsn: str) 
             " VALUES ($1, 'hold', 'hold:other-content', 'approved')", key,
         )
         response = await atm.send("0200", fields)
-        assert response.fields["39"] == "94"
-        assert (await _decision(switch.db, fields["11"]))["response_code"] == "94"
-        assert await switch.balance("ACC1") == (1_370_000, 1_370_000, 0)
+        assert response.fields["39"] == "00"
+        assert dict((await atm.send("0200", fields)).fields) == dict(response.fields)
+        assert await switch.db.fetchval("SELECT count(*) FROM ledger_idempotency") == 1
+        assert await switch.db.fetchval("SELECT count(*) FROM ledger_holds") == 1
+        assert await switch.balance("ACC1") == (1_370_000, 1_270_000, 100_000)
 
 
 async def test_late_completion_after_presumed_capture_posts_the_difference(pg_dsn: str) -> None:

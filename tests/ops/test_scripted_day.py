@@ -150,7 +150,7 @@ async def plant_behind_the_switch(switch: Any, today: dt.date) -> None:
         "INSERT INTO auth_messages (message_class, terminal_id, stan, transmission_dt,"
         " acquirer_id, fingerprint, state, processing_code, amount_minor, response_code,"
         " response_fields, effect, answered_at) VALUES ('0200', $1, '777777', $2, '123456',"
-        " 'planted', 'done', '010000', 10000, '00', $3, $4, now())",
+        " 'planted', 'approved', '010000', 10000, '00', $3, $4, now())",
         RAW, mmdd + "120000", json.dumps({"37": "777777777777", "15": mmdd, "39": "00"}),
         json.dumps({"kind": "withdrawal", "hold_id": 999_999_999, "amount": 10_000}))
     await switch.ledger.transfer("planted:transfer", from_account="RAW-A",
