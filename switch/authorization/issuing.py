@@ -114,6 +114,14 @@ async def find_card(db: Database, hsm: SoftwareHsm, pan: str) -> CardRecord:
     return card
 
 
+class CardUnchanged(CardAdminError):
+    """The card already has the status asked for: nothing is written or audited."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"the card is already {status}: nothing changed")
+        self.status = status
+
+
 async def set_card_status(
     db: Database, hsm: SoftwareHsm, pan: str, status: str, *, reset_tries: bool = False
 ) -> CardRecord:
@@ -121,6 +129,8 @@ async def set_card_status(
     if status not in CARD_STATUSES:
         raise CardAdminError(f"card status must be one of {', '.join(CARD_STATUSES)}")
     before = await find_card(db, hsm, pan)
+    if before.status == status and (not reset_tries or before.pin_tries == 0):
+        raise CardUnchanged(status)
     await db.execute(
         "UPDATE cards SET status = $2, pin_tries = CASE WHEN $3 THEN 0 ELSE pin_tries END,"
         " updated_at = now() WHERE card_id = $1",

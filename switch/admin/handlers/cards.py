@@ -11,13 +11,14 @@ from typing import Any
 
 from switch.admin import approvals
 from switch.admin.context import AdminContext
-from switch.admin.errors import ApiError
+from switch.admin.errors import ApiError, Unchanged
 from switch.admin.operations import Call, Changed
 from switch.admin.roles import ADMIN, CARD_SERVICES
 from switch.admin.sessions import Principal
 from switch.authorization.cards import card_from_row
 from switch.authorization.issuing import (
     CardAdminError,
+    CardUnchanged,
     find_card,
     reset_tries,
     set_card_status,
@@ -83,7 +84,11 @@ async def _status_change(ctx: AdminContext, principal: Principal, card_id: int, 
                          *, reset: bool) -> Changed:
     pan = await _pan_of(ctx, card_id)
     before = (await find_card(ctx.db, ctx.hsm, pan)).as_dict()
-    after = (await set_card_status(ctx.db, ctx.hsm, pan, status, reset_tries=reset)).as_dict()
+    try:
+        changed = await set_card_status(ctx.db, ctx.hsm, pan, status, reset_tries=reset)
+    except CardUnchanged as exc:
+        raise Unchanged("card", exc.status) from exc
+    after = changed.as_dict()
     return Changed(after, f"card.status.{status}", f"card:{card_id}", before, after)
 
 
