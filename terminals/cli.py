@@ -185,16 +185,12 @@ def _trio_run(run: Any, scenario: Any, host: str, port: int, data_dir: Path) -> 
 
 
 def describe_run(result: dict[str, Any]) -> str:
-    from terminals.atm.screens import format_amount
+    from terminals.scenarios.describe import transaction_line
 
     lines = [f"scenario {result['scenario']} at terminal {result['terminal_id']}"]
     for number, session in enumerate(result["sessions"], start=1):
         lines.append(f"customer {number} ({session['language']}) card {session['card']}")
-        for item in session["transactions"]:
-            lines.append(f"  {item['type']:<20} {format_amount(item.get('amount', 0)):>16}  "
-                         f"-> {item.get('response_code') or '--'} {item.get('outcome', '')}"
-                         + (f" reversal {item['reversal_reason']}"
-                            if item.get("reversal_reason") else ""))
+        lines += [transaction_line(item) for item in session["transactions"]]
         lines.append(f"  card {session['card_outcome']}")
     lines.append(f"advices pending: {result['advices_pending']}; late replies ignored: "
                  f"{result['late_replies']}; faults fired: {', '.join(result['faults_fired'])}")

@@ -285,15 +285,14 @@ async def _balance(app: Any, account: str) -> dict[str, int]:
 def describe(result: Mapping[str, Any]) -> str:
     """The human-readable account of the demo."""
     from terminals.atm.screens import format_amount
+    from terminals.scenarios.describe import transaction_line
 
     lines = [f"atm-switch demo: switch at {result['switch']}, ledger {result['ledger']}, "
              f"ATM {result['terminal_id']} with card reader, dispenser, printer and EPP on ptys"]
     for number, session in enumerate(result["sessions"], start=1):
         lines.append(f"customer {number} ({session['language']}), card {session['card']}:")
-        for item in session["transactions"]:
-            amount = format_amount(item.get("amount", 0), session["language"])
-            lines.append(f"  {item['type']:<20} {amount:>16}  -> {item.get('response_code')} "
-                         f"{item.get('outcome', '')}")
+        lines += [transaction_line(item, session["language"])
+                  for item in session["transactions"]]
         lines.append(f"  card {session['card_outcome']}")
     account = result["account"]
     lines.append(f"account {account['id']}: ledger {format_amount(account['before']['ledger'])}"
