@@ -159,7 +159,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if switch is not None and switch.at_fraction is not None:
             switch.at_fraction.target = f"switch@{options.peak_fraction:g}peak"
             runs.append(switch.at_fraction)
-        plot_runs(runs, args.plot, f"atm-switch load test, {options.terminals} terminals")
+        plot_runs(runs, args.plot, f"atm-switch load test, {options.terminals} terminals",
+                  p99_goal_ms=args.p99_max_ms)
         report["plot"] = str(args.plot)
     return report
 

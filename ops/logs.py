@@ -106,3 +106,4 @@ def configure_logging(level: str = "INFO", log_file: str | None = None) -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    logging.captureWarnings(True)  # a Python warning becomes a JSON record, not a bare line

@@ -1,7 +1,7 @@
 """``atm-sim``: the ATM simulator's command line.
 
     atm-sim run SCENARIO [--host H --port P] [--data-dir D] [--json]   scripted sessions
-    atm-sim run --all [--junit FILE.xml] [--capability chip]          the whole catalogue
+    atm-sim run --all [--junit FILE.xml] [--without chip]             the whole catalogue
     atm-sim catalogue-fixture                                          the catalogue's fixture
     atm-sim interactive --card TRACK2 [--host H --port P] [--tmk HEX]  screen + keypad here
     atm-sim balance [--data-dir D] [--json]                            balancing report
@@ -25,7 +25,11 @@ from typing import Any
 
 import trio
 
+# The terminal's storage (journal, counters, advices, STAN) when --data-dir is not given.
 DEFAULT_DATA_DIR = "./atm-sim-data"
+# What atm-switch checks today: chip cryptograms (spec 11). `run --all` plays the scenarios that
+# require these unless told `--without`.
+SWITCH_CAPABILITIES = ("chip",)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,8 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--junit", metavar="FILE.xml", help="with --all: write JUnit XML here")
     run.add_argument("--only", action="append", default=[], metavar="NAME",
                      help="with --all: just these bundled scenarios (repeatable)")
-    run.add_argument("--capability", action="append", default=[], choices=["chip"],
-                     help="the switch supports this; scenarios requiring it run, else skip")
+    run.add_argument("--without", action="append", default=[], choices=list(SWITCH_CAPABILITIES),
+                     metavar="CAPABILITY",
+                     help="with --all: the switch lacks this (chip): its scenarios are skipped; "
+                          "by default the switch is taken to have every capability it ships with")
+    run.add_argument("--capability", action="append", default=[], choices=list(SWITCH_CAPABILITIES),
+                     help=argparse.SUPPRESS)  # kept for old scripts: chip is now the default
     _host_flags(run)
     run.add_argument("--json", action="store_true", help="print the results as one JSON object")
     interactive = sub.add_parser("interactive", help="the ATM screen and keypad in this terminal")
@@ -67,7 +75,9 @@ def _host_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=None, help="switch address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="switch port (default 8583)")
     parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
-                        help="the terminal's storage: journal, counters, advices, STAN")
+                        help="the terminal's storage: journal, counters, advices, STAN "
+                             f"(default {DEFAULT_DATA_DIR}; with --all one directory per "
+                             "scenario under it)")
 
 
 class SimError(Exception):
@@ -141,7 +151,8 @@ def _run_all(args: argparse.Namespace) -> int:
     async def main() -> Any:
         return await run_catalogue(args.only or None, host=args.host or "127.0.0.1",
                                    port=args.port or 8583, data_dir=Path(args.data_dir),
-                                   capabilities=args.capability)
+                                   capabilities=[c for c in SWITCH_CAPABILITIES
+                                                 if c not in args.without])
 
     from terminals.scenarios.loader import bundled_scenarios
 
@@ -174,16 +185,12 @@ def _trio_run(run: Any, scenario: Any, host: str, port: int, data_dir: Path) -> 
 
 
 def describe_run(result: dict[str, Any]) -> str:
-    from terminals.atm.screens import format_amount
+    from terminals.scenarios.describe import transaction_line
 
     lines = [f"scenario {result['scenario']} at terminal {result['terminal_id']}"]
     for number, session in enumerate(result["sessions"], start=1):
         lines.append(f"customer {number} ({session['language']}) card {session['card']}")
-        for item in session["transactions"]:
-            lines.append(f"  {item['type']:<20} {format_amount(item.get('amount', 0)):>16}  "
-                         f"-> {item.get('response_code') or '--'} {item.get('outcome', '')}"
-                         + (f" reversal {item['reversal_reason']}"
-                            if item.get("reversal_reason") else ""))
+        lines += [transaction_line(item) for item in session["transactions"]]
         lines.append(f"  card {session['card_outcome']}")
     lines.append(f"advices pending: {result['advices_pending']}; late replies ignored: "
                  f"{result['late_replies']}; faults fired: {', '.join(result['faults_fired'])}")
@@ -218,19 +225,32 @@ def _export_ej(args: argparse.Namespace) -> int:
         day = dt.date.fromisoformat(args.date).isoformat()
     except ValueError as exc:
         raise SimError(f"--date must be a date like 2026-11-22, not {args.date!r}") from exc
-    journal = Path(args.data_dir) / "journal.jsonl"
-    if not journal.exists():
-        raise SimError(f"no journal in {args.data_dir}")
-    try:
-        records = export_day(journal, day)
-    except JournalError as exc:
-        raise SimError(f"cannot export the journal: {exc}") from exc
+    journals = journals_under(Path(args.data_dir))
+    if not journals:
+        raise SimError(f"no journal in {args.data_dir} nor in its scenario directories "
+                       "(the --data-dir of atm-sim run, or of run --all)")
+    records: list[dict[str, Any]] = []
+    for journal in journals:
+        try:
+            records += export_day(journal, day)
+        except JournalError as exc:
+            raise SimError(f"cannot export the journal {journal}: {exc}") from exc
+    records.sort(key=lambda record: str(record.get("at", "")))  # stable: a file's order kept
     text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)
     if args.out is None:
         sys.stdout.write(text)
     else:
         Path(args.out).write_text(text, encoding="utf-8")
     return 0
+
+
+def journals_under(data_dir: Path) -> list[Path]:
+    """The terminal's journal in ``data_dir``, or, for the directory of ``run --all``, the
+    journals of its scenario directories (one terminal whose STAN runs across them)."""
+    own = data_dir / "journal.jsonl"
+    if own.exists():
+        return [own]
+    return sorted(data_dir.glob("*/journal.jsonl"))
 
 
 def _interactive(args: argparse.Namespace) -> int:

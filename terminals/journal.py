@@ -146,6 +146,10 @@ def _tail_of(path: Path) -> tuple[int, str]:
 # -- cassette counters ---------------------------------------------------------------------
 
 
+# Journaled when the cassettes are filled: counters and balancing start again from here.
+REPLENISHED_EVENT = "cassettes_replenished"
+
+
 @dataclass
 class CashUnit:
     """One cassette's counters (CEN/XFS CDM cash unit names)."""

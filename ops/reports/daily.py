@@ -126,16 +126,30 @@ def write_csv(report: dict[str, Any], path: Path) -> None:
 
 
 def render_text(report: dict[str, Any]) -> str:
-    out = [f"daily report {report['date']} (UTC), amounts in minor units"]
-    header = f"{'terminal':<10} {'type':<16} {'count':>7} {'appr':>7} {'requested':>14} " \
-             f"{'approved':>14} {'settled':>14}  codes"
-    out.append(header)
-    for row in [*report["rows"], {"terminal": "TOTAL", "type": "", **report["totals"]}]:
-        codes = " ".join(f"{k}:{v}" for k, v in row["response_codes"].items())
-        out.append(f"{row['terminal']:<10} {row['type']:<16} {row['count']:>7} "
-                   f"{row['approved']:>7} {row['requested_amount']:>14} "
-                   f"{row['approved_amount']:>14} {row['settled_amount']:>14}  {codes}")
+    """An aligned table, every code explained under it, the settlement dates in words."""
+    from tabulate import tabulate
+
+    from ops.reports.codes import legend
+
+    rows = [*report["rows"], {"terminal": "TOTAL", "type": "", **report["totals"]}]
+    table = [[row["terminal"], row["type"], row["count"], row["approved"],
+              row["requested_amount"], row["approved_amount"], row["settled_amount"],
+              " ".join(f"{k}:{v}" for k, v in row["response_codes"].items()),
+              " ".join(f"{k}:{v}" for k, v in row["reversals"].items())] for row in rows]
+    headers = ["terminal", "type", "transactions", "approved", "requested", "approved amount",
+               "settled amount", "response codes", "reversals"]
+    out = [f"daily report {report['date']} (UTC); amounts in minor units, counts are 0200 "
+           "transactions",
+           tabulate(table, headers, tablefmt="simple", disable_numparse=False,
+                    numalign="right")]
+    totals = report["totals"]
+    for line in (legend("response codes", totals["response_codes"]),
+                 legend("reversal reasons", totals["reversals"], reversal=True)):
+        if line:
+            out.append(line)
     settlement = report["settlement_date"]
-    out.append(f"settlement dates (field 15): {settlement['seen']} "
-               f"({'consistent' if settlement['consistent'] else 'NOT the day itself'})")
+    seen = ", ".join(f"{date} ({count} transactions)" for date, count in settlement["seen"].items())
+    out.append(f"settlement dates (field 15, MMDD): {seen or 'none'}; "
+               + ("all are the day itself" if settlement["consistent"]
+                  else f"NOT all the day itself ({settlement['expected']})"))
     return "\n".join(out)

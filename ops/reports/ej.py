@@ -49,9 +49,36 @@ class EjTransaction:
         return self.amount if self.type == "transfer" else None
 
 
+@dataclass(frozen=True)
+class EjCollision:
+    """Two journal records claim one (terminal, STAN) key for different transactions: journals
+    of different runs (or two terminals configured with one id) were given together."""
+
+    terminal: str
+    stan: str
+    first: str  # file:line of the transaction kept
+    second: str  # file:line of the one that collided with it
+    detail: str
+
+
+@dataclass
+class EjRead:
+    transactions: dict[tuple[str, str], EjTransaction]
+    collisions: list[EjCollision]
+
+
 def read_ej_files(paths: Iterable[Path], day: dt.date) -> dict[tuple[str, str], EjTransaction]:
     """Transactions keyed by (terminal, STAN of the 0200) from records dated ``day`` (UTC)."""
+    return read_journals(paths, day).transactions
+
+
+def read_journals(paths: Iterable[Path], day: dt.date) -> EjRead:
+    """As :func:`read_ej_files`, and every key two different transactions claim: the later one
+    replaces the earlier (as before), and the collision is reported so totals that differ have
+    an anomaly to explain them."""
     transactions: dict[tuple[str, str], EjTransaction] = {}
+    origins: dict[tuple[str, str], str] = {}
+    collisions: list[EjCollision] = []
     for path in paths:
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
@@ -64,9 +91,35 @@ def read_ej_files(paths: Iterable[Path], day: dt.date) -> dict[tuple[str, str], 
                 record = json.loads(line)
             except json.JSONDecodeError:
                 raise EjError(f"{path}:{number}: not JSON") from None
-            if str(record.get("at", ""))[:10] == day.isoformat():
-                _apply(transactions, record)
-    return transactions
+            if str(record.get("at", ""))[:10] != day.isoformat():
+                continue
+            where = f"{path}:{number}"
+            clash = _collision(transactions, origins, record, where)
+            if clash is not None:
+                collisions.append(clash)
+            _apply(transactions, record)
+            if record.get("event") == "transaction_request":
+                origins[(str(record.get("terminal_id", "")), str(record.get("stan")))] = where
+    return EjRead(transactions, collisions)
+
+
+def _collision(transactions: dict[tuple[str, str], EjTransaction],
+               origins: dict[tuple[str, str], str], record: dict[str, object], where: str
+               ) -> EjCollision | None:
+    if record.get("event") != "transaction_request" or record.get("type") not in FINANCIAL_TYPES:
+        return None
+    key = (str(record.get("terminal_id", "")), str(record.get("stan")))
+    earlier = transactions.get(key)
+    if earlier is None:
+        return None
+    rrn = str(record["rrn"]) if record.get("rrn") else None
+    same = (earlier.rrn == rrn and earlier.type == record.get("type")
+            and earlier.amount == int(str(record.get("amount", 0))))
+    if same:  # the same transaction journaled again (a repeat): not a collision
+        return None
+    return EjCollision(key[0], key[1], origins.get(key, "?"), where,
+                       f"{earlier.type} {earlier.amount} (RRN {earlier.rrn}) and "
+                       f"{record.get('type')} {record.get('amount')} (RRN {rrn})")
 
 
 def _apply(transactions: dict[tuple[str, str], EjTransaction], record: dict[str, object]) -> None:

@@ -16,7 +16,9 @@ Kinds (``KINDS``):
 - ``correcting_overdraft``: a correcting entry that took an account below zero available;
 - ``ej_missing_at_switch``: the journal has an answered transaction the switch has no record of;
 - ``switch_missing_in_ej``: the switch approved a transaction the terminal's journal lacks;
-- ``amount_mismatch``: both know it, but the final amounts differ.
+- ``amount_mismatch``: both know it, but the final amounts differ;
+- ``ej_key_collision``: two journal records claim one (terminal, STAN) for different
+  transactions (journals of different runs given together): the comparison is unreliable there.
 
 Journals are compared only for the terminals they cover. Amounts are integer minor units;
 PANs never appear (neither side gives them to this module).
@@ -31,7 +33,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ops.reports import sources
-from ops.reports.ej import EjTransaction
+from ops.reports.daily import type_name
+from ops.reports.ej import EjCollision, EjTransaction
 from ops.reports.progress import Progress, silent
 from switch.db.runtime import Database
 
@@ -46,6 +49,7 @@ KINDS = (
     "ej_missing_at_switch",
     "switch_missing_in_ej",
     "amount_mismatch",
+    "ej_key_collision",
 )
 # Answers that the switch does not record (spec 5.5), so their absence there is expected.
 UNRECORDED_CODES = frozenset({"30", "58", "63"})
@@ -71,8 +75,10 @@ def _effect(row: Mapping[str, Any]) -> dict[str, Any]:
 
 async def reconcile(db: Database, day: dt.date,
                     journals: Mapping[tuple[str, str], EjTransaction] | None = None,
-                    progress: Progress | None = None) -> dict[str, Any]:
-    """The report for UTC ``day``; ``journals`` from :func:`ops.reports.ej.read_ej_files`."""
+                    progress: Progress | None = None,
+                    collisions: list[EjCollision] | None = None) -> dict[str, Any]:
+    """The report for UTC ``day``; ``journals`` and ``collisions`` from
+    :func:`ops.reports.ej.read_journals`."""
     progress = progress or silent()
     journals = journals or {}
     terminals = sorted({terminal for terminal, _ in journals})
@@ -87,6 +93,9 @@ async def reconcile(db: Database, day: dt.date,
     ledger = await sources.ledger_totals(db, day_start, day_end)
     progress.advance()
     found += compare_journals(switch_side, journals)
+    found += [anomaly("ej_key_collision", c.terminal, c.stan, None, None,
+                      f"{c.detail}: {c.first} and {c.second}; journals of different runs? "
+                      "give one run's journals") for c in collisions or []]
     found.sort(key=lambda a: (KINDS.index(a["kind"]), a["terminal"] or "", a["stan"] or ""))
     ej_final = sum(t.final_amount or 0 for t in journals.values())
     return {
@@ -95,8 +104,8 @@ async def reconcile(db: Database, day: dt.date,
         "totals": {
             "switch": dict(totals),
             "ledger": {"customer_debits": ledger["debits"], "customer_credits": ledger["credits"]},
-            "ej": {"terminals": len(terminals), "transactions": len(journals),
-                   "approved": sum(1 for t in journals.values() if t.approved),
+            "ej": {"terminals": len(terminals), "financial_transactions": len(journals),
+                   "financial_approved": sum(1 for t in journals.values() if t.approved),
                    "settled_amount": ej_final} if journals else None,
             "anomalies": dict(Counter(a["kind"] for a in found)),
         },
@@ -109,17 +118,21 @@ async def _switch_pass(db: Database, start: dt.datetime, end: dt.datetime,
                        switch_side: dict[tuple[str, str], dict[str, Any]],
                        totals: Counter[str]) -> None:
     for row in await sources.daily_requests(db, start, end):
-        totals["messages"] += int(row["n"])
+        totals["transactions"] += int(row["n"])
+        financial = row["type"] in sources.FINANCIAL_PREFIXES
+        if financial:  # the kind the journals count: comparable side by side
+            totals["financial_transactions"] += int(row["n"])
         if row["response_code"] == "00":
             totals["approved"] += int(row["n"])
-            if row["type"] in sources.FINANCIAL_PREFIXES:
+            if financial:
+                totals["financial_approved"] += int(row["n"])
                 totals["approved_amount"] += int(row["requested"])
                 totals["settled_amount"] += int(row["final"])
     for row in await sources.approved_not_posted(db, start, end):
         found.append(anomaly("approved_not_posted", row["terminal_id"], row["stan"], row["rrn"],
                              int(row["amount_minor"]),
-                             f"approved {row['processing_code']}; effect {_effect(row)} names "
-                             "no ledger hold"))
+                             f"approved {type_name(str(row['processing_code'])[:2])}; its "
+                             "recorded effect names no ledger hold"))
     for row in await sources.reversals_needing_review(db, start, end):
         effect = _effect(row)
         if effect.get("result") == "original_unknown":
@@ -173,8 +186,8 @@ def compare_journals(switch_side: Mapping[tuple[str, str], Mapping[str, Any]],
         if key not in journals and row["response_code"] == "00":
             found.append(anomaly("switch_missing_in_ej", key[0], key[1], row["rrn"],
                                  int(row["amount_minor"]),
-                                 f"approved {row['processing_code']} not in the terminal's "
-                                 "journal"))
+                                 f"approved {type_name(str(row['processing_code'])[:2])} not "
+                                 "in the terminal's journal"))
     for key, ej in journals.items():
         found_row = switch_side.get(key)
         if found_row is None:
@@ -195,14 +208,49 @@ def compare_journals(switch_side: Mapping[tuple[str, str], Mapping[str, Any]],
     return found
 
 
+# How each side's totals read in the text report (the JSON keeps the keys).
+_TOTAL_LABELS = {
+    "transactions": "transactions (every 0200)",
+    "terminals": "terminals",
+    "approved": "approved transactions (every 0200)",
+    "financial_transactions": "withdrawals, deposits, transfers",
+    "financial_approved": "of them approved",
+    "approved_amount": "approved amount",
+    "settled_amount": "settled amount",
+    "customer_debits": "debits on customer accounts",
+    "customer_credits": "credits on customer accounts",
+}
+
+
 def render_text(report: dict[str, Any]) -> str:
+    """Totals as a table per side, anomalies as a table, in words a person reads."""
+    from tabulate import tabulate
+
+    totals = report["totals"]
     lines = [f"reconciliation {report['date']} (UTC): "
-             + ("balanced" if report["balanced"] else f"{len(report['anomalies'])} anomalies")]
-    for name, value in report["totals"].items():
-        lines.append(f"  {name}: {value}")
-    for item in report["anomalies"]:
-        lines.append(f"  {item['kind']:<27} terminal {item['terminal']} STAN {item['stan']} "
-                     f"RRN {item['rrn']} amount {item['amount']}: {item['detail']}")
+             + ("balanced" if report["balanced"] else f"{len(report['anomalies'])} anomalies")
+             + "; amounts in minor units"]
+    sides = (("switch", "switch (message records)"), ("ledger", "ledger (postings)"),
+             ("ej", "terminals' journals"))
+    table = []
+    for key, title in sides:
+        values = totals.get(key)
+        if values is None:
+            table.append([title, "not compared (no --ej FILE given)", ""])
+            continue
+        for name, value in values.items():
+            table.append([title, _TOTAL_LABELS.get(name, name.replace("_", " ")), value])
+            title = ""
+    lines.append(tabulate(table, ["side", "what", "value"], tablefmt="simple"))
+    if totals["anomalies"]:
+        lines.append(tabulate(sorted(totals["anomalies"].items()),
+                              ["anomaly", "count"], tablefmt="simple"))
+    if report["anomalies"]:
+        lines.append(tabulate([[a["kind"], a["terminal"] or "", a["stan"] or "", a["rrn"] or "",
+                                "" if a["amount"] is None else a["amount"], a["detail"]]
+                               for a in report["anomalies"]],
+                              ["anomaly", "terminal", "STAN", "RRN", "amount", "detail"],
+                              tablefmt="simple", disable_numparse=True))
     return "\n".join(lines)
 
 

@@ -50,8 +50,8 @@ SELECT m.terminal_id, left(m.processing_code, 2) AS type, m.response_code,
  GROUP BY 1, 2, 3
 """
 
-# The reversal reason is not stored by the switch today; a partial reversal (field 95, reason
-# 32 by spec 5.4) is known from what it kept. ``effect->>'reason'`` wins once it is recorded.
+# The 0420's reason (field 39) is stored in ``m.reason``; for rows written before that column
+# existed a partial reversal (field 95, reason 32 by spec 5.4) is known from what it kept.
 _REASON = """coalesce(m.reason, m.effect->>'reason',
                   CASE WHEN coalesce((m.effect->>'kept')::bigint, 0) > 0 THEN '32'
                        ELSE 'unrecorded' END)"""

@@ -33,5 +33,5 @@ def vertical_bars(values: list[int], labels: list[str]) -> list[Bar]:
 
 def horizontal_bars(counts: dict[str, int]) -> list[Bar]:
     top = max(counts.values(), default=0) or 1
-    return [Bar(60, index * 22, (CHART_WIDTH - 140) * value / top, 18, label, value)
+    return [Bar(60, index * 22, (CHART_WIDTH - 320) * value / top, 18, label, value)
             for index, (label, value) in enumerate(sorted(counts.items()))]

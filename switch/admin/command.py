@@ -35,6 +35,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _serve(args: argparse.Namespace, config: Config) -> int:
+    from ops.logs import configure_logging
     from switch.admin.context import AdminContext
     from switch.admin.custody import CustodyBox
     from switch.admin.server import serve_admin
@@ -51,7 +52,7 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
         hsm = open_hsm_for(config)
     except HsmError as exc:
         raise CliError(str(exc)) from exc
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging(config.ops.log_level, config.ops.log_file)  # one JSON object a line
 
     async def main(dsn: str) -> None:
         async with open_database(dsn, pool_size_min=1, pool_size_max=8,

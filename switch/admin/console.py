@@ -22,9 +22,10 @@ from starlette.staticfiles import StaticFiles
 from switch.admin import audit, charts, sessions, users
 from switch.admin.api import SECURITY_HEADERS, client_address, invoke
 from switch.admin.catalogue import BY_ID
+from switch.admin.console_format import cell, column, value_words
 from switch.admin.console_text import LANGUAGES, texts
 from switch.admin.context import AdminContext
-from switch.admin.errors import ApiError
+from switch.admin.errors import ApiError, Unchanged
 from switch.admin.operations import Changed
 from switch.admin.roles import ROLES
 from switch.admin.throttle import LoginThrottle
@@ -33,6 +34,7 @@ HERE: Final = Path(__file__).parent
 SESSION_COOKIE: Final = "atm_admin_session"
 LANG_COOKIE: Final = "atm_admin_lang"
 FORM_BYTES_MAX: Final = 16 * 1024
+RECENT_TRANSACTIONS: Final = 50  # the transactions page before any search
 NAV: Final = (  # page, the operation that must be allowed to show it
     ("dashboard", "/", "reports.daily"),
     ("terminals", "/terminals", "terminals.list"),
@@ -71,7 +73,14 @@ class Page:
 
     def render(self, template: str, status: int = 200, **values: Any) -> Response:
         nav = [(self.t[name], href) for name, href, op in NAV if self.may(op)]
+        # The tab's title: the page's own name, then the product's once.
+        values.setdefault("title", next((self.t[name] for name, href, _ in NAV
+                                         if href == self.request.url.path), None))
+        language = self.lang
         html = _ENV.get_template(template).render(
+            col=lambda name: column(name, language),
+            cell=lambda name, value, row=None: cell(name, value, language, row),
+            words=lambda name, value: value_words(name, value, language) or "",
             t=self.t, lang=self.lang, principal=self.principal, nav=nav, may=self.may,
             csrf=self.request.cookies.get("atm_admin_csrf", ""), path=self.request.url.path,
             message=self.request.query_params.get("msg"), **values)
@@ -265,10 +274,13 @@ def console_routes(ctx: AdminContext) -> list[BaseRoute]:
     async def transactions(view: Page) -> Response:
         wanted = {k: v for k, v in view.request.query_params.items()
                   if k in ("terminal", "date", "rrn", "stan", "pan") and v}
-        rows = await view.call("transactions.search", wanted) if wanted else []
+        # Without a search, the latest transactions (what an operator looks for first).
+        rows = await view.call("transactions.search",
+                               wanted or {"limit": str(RECENT_TRANSACTIONS)})
         return view.render("transactions.html", rows=rows, wanted=wanted,
-                           columns=["created_at", "terminal_id", "stan", "rrn", "pan",
-                                    "processing_code", "amount_minor", "response_code"])
+                           columns=["created_at", "message_class", "terminal_id", "stan", "rrn",
+                                    "pan", "processing_code", "amount_minor", "response_code",
+                                    "reason"])
 
     async def approvals(view: Page) -> Response:
         rows = await view.call("approvals.list")
@@ -297,9 +309,13 @@ def console_routes(ctx: AdminContext) -> list[BaseRoute]:
         if operation_id not in CONSOLE_ACTIONS:
             raise ApiError("not_found", "no such action")
         params = {p.name: form.get(p.name, "") for p in BY_ID[operation_id].params}
-        result = await view.call(operation_id, params)
-        pending = isinstance(result, dict) and result.get("state") == "pending"
-        msg = "pending_approval" if pending else "done"
+        try:
+            result = await view.call(operation_id, params)
+        except Unchanged:  # already so: said as such, and nothing was audited
+            msg = "unchanged"
+        else:
+            pending = isinstance(result, dict) and result.get("state") == "pending"
+            msg = "pending_approval" if pending else "done"
         back = _local(form.get("back", "/"))
         return RedirectResponse(f"{back}{'&' if '?' in back else '?'}msg={msg}", 303)
 

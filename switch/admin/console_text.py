@@ -1,9 +1,14 @@
-"""The console's words in English and Chinese (like the ATM's screens): one table, checked
-complete when the module loads so a page never shows a missing label."""
+"""The console's words in English and Chinese (like the ATM's screens), all in this module:
+the page texts (``TEXT``), the name of every column or field a page shows (``COLUMNS``), the
+words for the values stored as codes (``VALUES``: statuses, roles, message types, response
+codes...). Each pair is checked complete when the module loads, so a page never shows a missing
+label; :mod:`switch.admin.console_format` is the only reader of ``COLUMNS`` and ``VALUES``."""
 
 from __future__ import annotations
 
 from typing import Final
+
+from switch.protocol.codes import MessageClass, ResponseCode, ReversalReason, TransactionType
 
 LANGUAGES: Final = ("en", "zh")
 
@@ -61,11 +66,174 @@ TEXT: Final[dict[str, tuple[str, str]]] = {
     "collect": ("Collect", "领取"),
     "component_once": ("Write this component down now: it is shown once.",
                        "请立即记录此分量：仅显示一次。"),
+    "unchanged": ("Nothing changed: it already was so.", "未作更改：状态本已如此。"),
+    "recent": ("The latest transactions; search to narrow down.",
+               "最近的交易；可按条件搜索。"),
+    "or": ("or", "或"),
+    "key_type": ("Key type", "密钥类型"),
+    "component_of": ("component", "分量"),
+    "key_kcv": ("key check value", "密钥校验值"),
+    "statement": ("Statement", "对账单"),
+    "approved_amount": ("Approved amount", "批准金额"),
 }
 
-for _key, (_en, _zh) in TEXT.items():
-    if not _en or not _zh:
-        raise RuntimeError(f"console text {_key!r} lacks a language")
+# Every column or field name a page shows (the API's JSON keys), as a person reads it.
+COLUMNS: Final[dict[str, tuple[str, str]]] = {
+    "terminal_id": ("Terminal", "终端号"),
+    "status": ("Status", "状态"),
+    "key_type": ("Key type", "密钥类型"),
+    "tmk_kcv": ("Master key check value", "主密钥校验值"),
+    "last_seen_at": ("Last transaction", "最近交易时间"),
+    "key_exchange_at": ("Last key exchange", "最近密钥交换"),
+    "created_at": ("Time", "时间"),
+    "message_class": ("Message (MTI)", "报文类型 (MTI)"),
+    "stan": ("STAN", "流水号 (STAN)"),
+    "rrn": ("RRN", "检索参考号 (RRN)"),
+    "pan": ("Card number", "卡号"),
+    "processing_code": ("Transaction", "交易类型"),
+    "amount_minor": ("Amount", "金额"),
+    "response_code": ("Answer", "应答"),
+    "reason": ("Reversal reason", "冲正原因"),
+    "approval_id": ("Request", "申请编号"),
+    "operation": ("Operation", "操作"),
+    "subject": ("Subject", "对象"),
+    "requested_by": ("Requested by", "申请人"),
+    "expires_at": ("Expires", "到期时间"),
+    "owner": ("Owner", "所属"),
+    "name": ("Name", "名称"),
+    "usage": ("Usage (TR-31)", "用途 (TR-31)"),
+    "algorithm": ("Algorithm", "算法"),
+    "kcv": ("Check value", "校验值"),
+    "updated_at": ("Changed", "更新时间"),
+    "at": ("Time", "时间"),
+    "actor": ("Who", "操作人"),
+    "role": ("Role", "角色"),
+    "address": ("Address", "地址"),
+    "action": ("Action", "操作"),
+    "before": ("Before", "之前"),
+    "after": ("After", "之后"),
+    "card_id": ("Card", "卡编号"),
+    "account": ("Account", "账户"),
+    "expiry": ("Expiry (YYMM)", "有效期 (YYMM)"),
+    "pin_tries": ("Wrong PIN tries", "密码错误次数"),
+    "account_id": ("Account", "账户"),
+    "currency": ("Currency", "币种"),
+    "ledger_balance": ("Ledger balance", "账面余额"),
+    "available_balance": ("Available balance", "可用余额"),
+    "held": ("Held", "冻结金额"),
+    "pending_credit": ("Credit pending", "待入账金额"),
+    "posted_at": ("Posted", "记账时间"),
+    "direction": ("Debit / credit", "借/贷"),
+    "amount": ("Amount", "金额"),
+    "description": ("Description", "摘要"),
+    "username": ("User name", "用户名"),
+    "disabled": ("Disabled", "已停用"),
+    "component": ("Component", "分量"),
+    "component_kcv": ("Component check value", "分量校验值"),
+    "key_kcv": ("Key check value", "密钥校验值"),
+}
+
+# Values stored as codes, by the column they appear in ("*": any column). A value not listed
+# is shown as stored (an id, a number, a check value).
+VALUES: Final[dict[tuple[str, str], tuple[str, str]]] = {
+    ("*", "True"): ("yes", "是"),
+    ("*", "False"): ("no", "否"),
+    ("status", "enabled"): ("enabled", "启用"),
+    ("status", "disabled"): ("disabled", "停用"),
+    ("status", "active"): ("active", "正常"),
+    ("status", "blocked"): ("blocked", "已冻结"),
+    ("status", "lost"): ("lost", "已挂失"),
+    ("status", "stolen"): ("stolen", "被盗"),
+    ("status", "closed"): ("closed", "已销卡"),
+    ("status", "frozen"): ("frozen", "已冻结"),
+    ("role", "operator"): ("operator", "运维员"),
+    ("role", "card_services"): ("card services", "卡务员"),
+    ("role", "auditor"): ("auditor", "审计员"),
+    ("role", "security_officer"): ("security officer", "安全员"),
+    ("role", "admin"): ("administrator", "管理员"),
+    ("key_type", "tdes"): ("TDES", "TDES"),
+    ("key_type", "aes"): ("AES", "AES"),
+    ("direction", "debit"): ("debit", "借"),
+    ("direction", "credit"): ("credit", "贷"),
+    ("message_class", "0200"): ("0200 request", "0200 交易请求"),
+    ("message_class", "0220"): ("0220 completion advice", "0220 完成通知"),
+    ("message_class", "0420"): ("0420 reversal", "0420 冲正"),
+    ("processing_code", "01"): ("withdrawal", "取款"),
+    ("processing_code", "21"): ("deposit", "存款"),
+    ("processing_code", "31"): ("balance inquiry", "余额查询"),
+    ("processing_code", "38"): ("mini statement", "迷你对账单"),
+    ("processing_code", "39"): ("payee name inquiry", "收款人查询"),
+    ("processing_code", "40"): ("transfer", "转账"),
+    ("processing_code", "90"): ("PIN change", "修改密码"),
+    ("response_code", "00"): ("approved", "批准"),
+    ("response_code", "05"): ("do not honour", "不予承兑"),
+    ("response_code", "12"): ("invalid transaction", "无效交易"),
+    ("response_code", "13"): ("invalid amount", "无效金额"),
+    ("response_code", "14"): ("card not on file", "无此卡号"),
+    ("response_code", "30"): ("format error", "格式错误"),
+    ("response_code", "41"): ("lost card", "挂失卡"),
+    ("response_code", "43"): ("stolen card", "被盗卡"),
+    ("response_code", "51"): ("insufficient funds", "余额不足"),
+    ("response_code", "54"): ("expired card", "过期卡"),
+    ("response_code", "55"): ("incorrect PIN", "密码错误"),
+    ("response_code", "57"): ("not permitted to the cardholder", "持卡人不允许此交易"),
+    ("response_code", "58"): ("not permitted to the terminal", "终端不允许此交易"),
+    ("response_code", "59"): ("suspected fraud", "疑似欺诈"),
+    ("response_code", "61"): ("exceeds amount limit", "超出金额限制"),
+    ("response_code", "63"): ("security violation", "安全违规"),
+    ("response_code", "65"): ("exceeds frequency limit", "超出次数限制"),
+    ("response_code", "75"): ("PIN tries exceeded", "密码错误次数超限"),
+    ("response_code", "76"): ("payee account not found", "收款账户不存在"),
+    ("response_code", "91"): ("issuer unavailable", "发卡行不可用"),
+    ("response_code", "92"): ("unable to route", "无法路由"),
+    ("response_code", "94"): ("duplicate transmission", "重复交易"),
+    ("response_code", "96"): ("system malfunction", "系统故障"),
+    ("response_code", "pending"): ("not answered yet", "尚未应答"),
+    ("reason", "17"): ("customer cancelled", "客户取消"),
+    ("reason", "22"): ("device failure", "设备故障"),
+    ("reason", "32"): ("partial dispense", "部分出钞"),
+    ("reason", "68"): ("response too late", "应答超时"),
+    ("action", "card.status.blocked"): ("card blocked", "冻结卡"),
+    ("action", "card.status.active"): ("card unblocked", "解冻卡"),
+    ("action", "card.status.lost"): ("card reported lost", "挂失卡"),
+    ("action", "card.status.stolen"): ("card reported stolen", "报告被盗"),
+    ("action", "card.status.closed"): ("card closed", "销卡"),
+    ("action", "card.reset_tries"): ("PIN tries reset", "重置密码次数"),
+    ("action", "card.import"): ("card imported", "导入银行卡"),
+    ("action", "card.issue"): ("card issued", "发卡"),
+    ("action", "fixtures.card"): ("test card loaded", "载入测试卡"),
+    ("action", "fixtures.terminal"): ("test terminal loaded", "载入测试终端"),
+    ("action", "account.open"): ("account opened", "开户"),
+    ("action", "account.status.frozen"): ("account frozen", "冻结账户"),
+    ("action", "account.status.active"): ("account unfrozen", "解冻账户"),
+    ("action", "terminal.add"): ("terminal added", "添加终端"),
+    ("action", "terminal.enabled"): ("terminal enabled", "启用终端"),
+    ("action", "terminal.disabled"): ("terminal disabled", "停用终端"),
+    ("action", "terminal.rotate_tmk"): ("new terminal master key", "更换终端主密钥"),
+    ("action", "key.component.collect"): ("key component collected", "领取密钥分量"),
+    ("action", "session.login"): ("logged in", "登录"),
+    ("action", "session.logout"): ("logged out", "退出"),
+    ("action", "user.create"): ("user created", "创建用户"),
+    ("action", "user.disable"): ("user disabled", "停用用户"),
+    ("action", "user.enable"): ("user enabled", "启用用户"),
+    ("action", "approval.request"): ("approval requested", "提交审批"),
+    ("action", "approval.approve"): ("approved", "已批准"),
+    ("action", "approval.reject"): ("rejected", "已拒绝"),
+    ("operation", "card.unblock_stolen"): ("unblock a stolen card", "解冻被盗卡"),
+    ("operation", "terminal.rotate_tmk"): ("new terminal master key", "更换终端主密钥"),
+}
+
+# Every code the wire can carry has its words (a new enumeration member fails at import).
+for _column, _codes in (("response_code", ResponseCode), ("reason", ReversalReason),
+                        ("processing_code", TransactionType), ("message_class", MessageClass)):
+    for _code in _codes:
+        if (_column, _code.value) not in VALUES and _code.value != "0800":
+            raise RuntimeError(f"console text: no words for {_column} {_code.value}")
+
+for _table in (TEXT, COLUMNS, VALUES):
+    for _key, (_en, _zh) in _table.items():
+        if not _en or not _zh:
+            raise RuntimeError(f"console text {_key!r} lacks a language")
 
 
 def texts(language: str) -> dict[str, str]:

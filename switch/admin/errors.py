@@ -41,3 +41,13 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message}
+
+
+class Unchanged(ApiError):
+    """A change to the state something already has (blocking a blocked card): refused with 409
+    so the audit trail never shows ``blocked -> blocked``; the console says nothing changed."""
+
+    def __init__(self, thing: str, state: str) -> None:
+        super().__init__("conflict", f"the {thing} is already {state}: nothing changed")
+        self.thing = thing
+        self.state = state

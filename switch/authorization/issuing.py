@@ -130,6 +130,18 @@ async def find_card(db: Database, hsm: SoftwareHsm, pan: str) -> CardRecord:
     return card
 
 
+class CardUnchanged(CardAdminError):
+    """The card already has the status asked for: nothing is written or audited."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"the card is already {status}: nothing changed")
+        self.status = status
+
+
+# The status each operation asks for (block -> blocked ...).
+_STATUS_OF_OPERATION = {op: st for st, op in card_status.OPERATION_FOR_STATUS.items()}
+
+
 async def set_card_status(
     db: Database, hsm: SoftwareHsm, pan: str, status: str, *, reset_tries: bool = False
 ) -> CardRecord:
@@ -148,6 +160,9 @@ async def change_status(
     """Apply one operator's status ``operation``; refused with :class:`CardAdminError` when the
     state machine refuses it or it needs a second person (:class:`NeedsSecondPerson`)."""
     before = await find_card(db, hsm, pan)
+    asked = _STATUS_OF_OPERATION.get(operation)
+    if asked == before.status and (not reset_tries or before.pin_tries == 0):
+        raise CardUnchanged(asked)  # nothing to change: refused, not audited
     try:
         after_status = card_status.decide(before.status, operation)
     except card_status.StatusChangeRefused as exc:

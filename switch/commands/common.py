@@ -29,15 +29,15 @@ class CliError(Exception):
         self.exit_code = exit_code
 
 
-def common_parser() -> argparse.ArgumentParser:
-    """Flags every command accepts (spec 9: ``--data-dir`` everywhere)."""
+DATA_DIR_HELP = ("directory holding the LMK and the embedded PostgreSQL "
+                 "(env ATM_SWITCH_DATA_DIR, default ./atm-switch-data)")
+
+
+def common_parser(data_dir_help: str = DATA_DIR_HELP) -> argparse.ArgumentParser:
+    """Flags every command accepts (spec 9: ``--data-dir`` everywhere); a command whose default
+    differs (the demo's temporary directory) says so in ``data_dir_help``."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--data-dir",
-        default=argparse.SUPPRESS,
-        help="directory holding the LMK and the embedded PostgreSQL "
-        "(env ATM_SWITCH_DATA_DIR, default ./atm-switch-data)",
-    )
+    common.add_argument("--data-dir", default=argparse.SUPPRESS, help=data_dir_help)
     common.add_argument(
         "--config",
         default=argparse.SUPPRESS,

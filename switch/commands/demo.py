@@ -28,7 +28,13 @@ from typing import Any
 
 import trio
 
-from switch.commands.common import CliError, add_dsn_flag, add_json_flag, print_json
+from switch.commands.common import (
+    CliError,
+    add_dsn_flag,
+    add_json_flag,
+    common_parser,
+    print_json,
+)
 from switch.config import Config
 from switch.db.embedded import EmbeddedDatabaseError, embedded_postgres
 from switch.db.migrate import migrate
@@ -58,6 +64,10 @@ DEMO_CHIP_CARD: dict[str, Any] = {
     "emv": {"imk_ac": DEMO_CHIP_IMK, "psn": DEMO_CHIP_PSN}}
 
 
+DEMO_DATA_DIR_HELP = ("directory for the demo's LMK and embedded PostgreSQL (default: a new "
+                      "temporary directory, removed afterwards; ATM_SWITCH_DATA_DIR is ignored)")
+
+
 def switch_supports_chip() -> bool:
     """True once the switch's authorization checks chip cryptograms (spec 11). The
     authorization package declares it with ``CHIP_CARDS_SUPPORTED = True``; until then a chip
@@ -74,7 +84,7 @@ def demo_fixture(*, chip: bool) -> dict[str, Any]:
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     demo = subparsers.add_parser(
-        "demo", parents=[common],
+        "demo", parents=[common_parser(DEMO_DATA_DIR_HELP)],
         help="run PostgreSQL, the switch and one simulated ATM through a bilingual session")
     add_dsn_flag(demo)
     add_json_flag(demo)
@@ -275,15 +285,14 @@ async def _balance(app: Any, account: str) -> dict[str, int]:
 def describe(result: Mapping[str, Any]) -> str:
     """The human-readable account of the demo."""
     from terminals.atm.screens import format_amount
+    from terminals.scenarios.describe import transaction_line
 
     lines = [f"atm-switch demo: switch at {result['switch']}, ledger {result['ledger']}, "
              f"ATM {result['terminal_id']} with card reader, dispenser, printer and EPP on ptys"]
     for number, session in enumerate(result["sessions"], start=1):
         lines.append(f"customer {number} ({session['language']}), card {session['card']}:")
-        for item in session["transactions"]:
-            amount = format_amount(item.get("amount", 0), session["language"])
-            lines.append(f"  {item['type']:<20} {amount:>16}  -> {item.get('response_code')} "
-                         f"{item.get('outcome', '')}")
+        lines += [transaction_line(item, session["language"])
+                  for item in session["transactions"]]
         lines.append(f"  card {session['card_outcome']}")
     account = result["account"]
     lines.append(f"account {account['id']}: ledger {format_amount(account['before']['ledger'])}"

@@ -78,22 +78,26 @@ def _daily(args: argparse.Namespace, config: Config) -> int:
 
 
 def _reconcile(args: argparse.Namespace, config: Config) -> int:
-    from ops.reports.ej import EjError, read_ej_files
+    from ops.reports.ej import EjError, read_journals
     from ops.reports.progress import Progress
     from ops.reports.reconcile import PASSES, metrics_text, reconcile, render_text
 
     day = _date(args.date)
     try:
-        journals = read_ej_files(args.ej, day)
+        read = read_journals(args.ej, day)
     except EjError as exc:
         raise CliError(f"electronic journal: {exc}") from exc
     progress = Progress(PASSES, f"reconcile {day}")
 
     async def work(db: Database) -> dict[str, Any]:
-        return await reconcile(db, day, journals, progress)
+        return await reconcile(db, day, read.transactions, progress, read.collisions)
 
     report = run_with_database(config, work)
     progress.close()
+    if read.collisions:
+        print(f"atm-switch: warning: {len(read.collisions)} (terminal, STAN) keys are claimed by "
+              "different transactions in the journals given (journals of different runs?): "
+              "see the ej_key_collision anomalies", file=sys.stderr)
     if args.metrics_file is not None:
         try:
             args.metrics_file.write_text(metrics_text(report, time.time()), encoding="utf-8")

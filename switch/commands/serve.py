@@ -212,7 +212,7 @@ async def _drain_when_orphaned(supervisor_pid: int, app: SwitchApp) -> None:
     """A worker whose supervisor died (SIGKILL) drains and exits rather than serve unwatched."""
     while os.getppid() == supervisor_pid:
         await trio.sleep(ORPHAN_CHECK_S)
-    print("atm-switch: supervisor gone: shutting down", file=sys.stderr, flush=True)
+    logging.getLogger("atm.serve").warning("supervisor gone: shutting down")
     app.request_shutdown()
 
 
@@ -220,9 +220,9 @@ async def _stop_on_signals(signals: Any, app: SwitchApp, everything: trio.Cancel
     received = 0
     async for signum in signals:
         received += 1
-        print(
-            f"atm-switch: {signal.Signals(signum).name}: shutting down", file=sys.stderr, flush=True
-        )
+        # A log record, not a print: stderr carries one JSON object per line.
+        logging.getLogger("atm.serve").warning(
+            "shutting down", extra={"signal": signal.Signals(signum).name})
         if received == 1:
             app.request_shutdown()
         else:

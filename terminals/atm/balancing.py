@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from terminals.journal import CassetteCounters, read_journal
+from terminals.journal import REPLENISHED_EVENT, CassetteCounters, read_journal
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,12 @@ def balancing_report(data_dir: Path) -> BalancingReport:
         if counters_path.exists() else CassetteCounters()
     confirmed = count = 0
     queued: dict[str, int] = {}
+    earlier: set[str] = set()
     for record in read_journal(data_dir / "journal.jsonl"):
+        if record["event"] == REPLENISHED_EVENT:  # the counters restarted: so does the count
+            confirmed = count = 0
+            earlier |= set(queued)  # still owed by the host, but cash of the previous load
+            continue
         if record.get("type") != "withdrawal":
             continue
         # A repeat (0221/0421) is acknowledged under its repeat MTI: clear the repeat digit.
@@ -57,10 +62,14 @@ def balancing_report(data_dir: Path) -> BalancingReport:
             queued[key] = int(record.get("settled", 0))
         elif record["event"] == "host.advice_acknowledged":
             queued.pop(key, None)
+            if key in earlier:
+                earlier.discard(key)
+                continue
             confirmed += int(record.get("settled", 0))
             count += 1
+    current = {key: amount for key, amount in queued.items() if key not in earlier}
     return BalancingReport(counters.amount_paid_out(), confirmed, count, len(queued),
-                           sum(queued.values()), counters.snapshot())
+                           sum(current.values()), counters.snapshot())
 
 
 def describe_report(report: BalancingReport) -> str:

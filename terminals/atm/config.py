@@ -18,6 +18,9 @@ class AtmConfig:
     retain_card_on_75: bool = True
     # Notes loaded per cassette at the last replenishment (the operator's figures).
     cassette_notes: tuple[int, ...] = (500, 500, 500, 500)
+    # True: the cassettes were just filled with ``cassette_notes`` (a scenario run, which loads
+    # its own cassettes), so counters kept from an earlier run are closed and restart from them.
+    replenished_at_start: bool = False
     # The cash-in module takes these notes; anything else is returned to the customer.
     accepted_notes_minor: tuple[int, ...] = (10_000, 5_000, 2_000, 1_000)
     deposit_notes_max: int = 100  # escrow capacity of the cash-in module

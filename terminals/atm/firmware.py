@@ -51,7 +51,7 @@ from terminals.hostlink.financial import (
     reversal_advice,
 )
 from terminals.hostlink.link import HostLink, HostUnavailable, NoResponse
-from terminals.journal import CashUnit, CassetteCounters, Journal
+from terminals.journal import REPLENISHED_EVENT, CashUnit, CassetteCounters, Journal
 
 Handler = Callable[[], Awaitable[Event]]
 # Transactions with a ledger effect: a 0200 of these that got no answer is reversed (spec 5.4).
@@ -483,13 +483,19 @@ class AtmFirmware:
 
     # -- cassette counters -------------------------------------------------------------
     def _load_counters(self, info: Any) -> CassetteCounters:
-        if self._counters_path.exists():
+        """The counters kept in the data directory, unless the cassettes were just filled: a
+        replenishment closes the old counters (journaled) and restarts them, so cash paid out
+        and the balancing report cover this load only, as on a real ATM."""
+        if self._counters_path.exists() and not self.config.replenished_at_start:
             return CassetteCounters.restore(json.loads(self._counters_path.read_text()))
         counters = CassetteCounters([
             CashUnit(number, cassette.currency, cassette.denomination, initial=notes, count=notes)
             for number, (cassette, notes) in enumerate(
                 zip(info, self.config.cassette_notes, strict=True), start=1)
         ])
+        if self._counters_path.exists():
+            closed = json.loads(self._counters_path.read_text())
+            self.journal.record(REPLENISHED_EVENT, closed=closed, cassettes=counters.snapshot())
         self.save_counters(counters)
         return counters
 

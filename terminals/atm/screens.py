@@ -2,6 +2,9 @@
 
 Texts live in one table so a translator edits one place and a test can check that every screen
 exists in both languages. Amounts are formatted from integer minor units (fen), never floats.
+The keys a screen offers are the function keys beside it, lettered ``A``, ``B``... as on an
+ATM's fascia, each with its label in the screen's language: no option name (``withdrawal``)
+is ever shown. The welcome screen comes before the customer chose a language, so it is in both.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ LANGUAGES = ("en", "zh")
 
 # Screen name -> language -> lines. ``{name}`` placeholders are filled from the screen's values.
 TEXTS: dict[str, dict[str, tuple[str, ...]]] = {
-    "welcome": {
-        "en": ("Welcome", "Please insert your card"),
-        "zh": ("欢迎", "请插入银行卡"),
+    "welcome": {  # before the language is chosen: both, on either
+        "en": ("Welcome  欢迎", "Please insert your card  请插入银行卡"),
+        "zh": ("欢迎  Welcome", "请插入银行卡  Please insert your card"),
     },
     "language": {
         "en": ("Please choose your language", "请选择语言"),
@@ -126,6 +129,10 @@ KEY_LABELS: dict[str, dict[str, str]] = {
 }
 
 
+# The fascia's function keys (four each side of the screen), for the options of a screen.
+FUNCTION_KEYS = "ABCDEFGH"
+
+
 def format_amount(minor: int, language: str = "en") -> str:
     """``123456`` -> ``CNY 1,234.56`` / ``1,234.56元`` (integer arithmetic only)."""
     sign = "-" if minor < 0 else ""
@@ -145,10 +152,24 @@ class Screen:
     values: Mapping[str, str] = field(default_factory=dict)
     accepts_input: bool = False  # free entry (amount, account) besides the option keys
 
+    def __post_init__(self) -> None:
+        if len(self.options) > len(FUNCTION_KEYS):
+            raise ValueError(f"screen {self.name}: more options than function keys")
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The function key of each option, in order: ``A``, ``B``, ..."""
+        return tuple(FUNCTION_KEYS[:len(self.options)])
+
+    def option_for(self, typed: str) -> str | None:
+        """The option a pressed key (``b`` or ``B``) selects; None for any other key."""
+        key = typed.strip().upper()
+        return self.options[self.keys.index(key)] if key in self.keys else None
+
     def render(self) -> str:
         labels = [_label(option, self.language) for option in self.options]
-        keys = "  ".join(f"[{option}] {label}" for option, label in zip(self.options, labels,
-                                                                         strict=True))
+        keys = "  ".join(f"[{key}] {label}" for key, label in zip(self.keys, labels,
+                                                                   strict=True))
         return "\n".join([*self.lines, *([keys] if keys else [])])
 
 
@@ -168,6 +189,6 @@ def screen(
 
 def _label(option: str, language: str) -> str:
     table = MENU_LABELS.get(option) or KEY_LABELS.get(option)
-    if table is None:
-        return option  # a fast amount or an account: shown as it is
+    if table is None:  # a fast amount, in currency units: shown as money
+        return format_amount(int(option) * 100, language) if option.isdigit() else option
     return table.get(language, table["en"])

@@ -3,9 +3,10 @@
 
 Every run of the catalogue needs a switch loaded with ``catalogue-fixture.json`` (``atm-sim
 catalogue-fixture``), re-loaded before each run: loading resets PIN try counters and statuses,
-and the scenarios state balance *changes*, so balances left by earlier runs do not matter.
-Scenarios that ``require`` a capability the switch does not declare (``--capability chip``)
-are reported as skipped.
+and the scenarios state balance *changes*, so balances left by earlier runs do not matter. Each
+scenario starts with its cassettes filled (a replenishment), so its cash counters cover that run
+only and the catalogue can be run again on the same data directory. Scenarios that ``require``
+a capability the switch is said to lack (``atm-sim run --all --without chip``) are skipped.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from terminals.scenarios.loader import Scenario, bundled_scenarios, load_scenari
 from terminals.scenarios.runner import run_scenario
 
 FIXTURE_NAME = "catalogue-fixture.json"
+# Printed under a failed run: the usual cause is a switch not re-loaded since the last run.
+RELOAD_HINT = ("a switch keeps PIN tries and card states between runs: re-load the fixture "
+               "(atm-sim catalogue-fixture > catalogue.json && atm-switch fixtures load "
+               "catalogue.json) before each run --all")
 
 
 def catalogue_fixture_text() -> str:
@@ -141,6 +146,8 @@ def describe_results(results: Sequence[CaseResult]) -> str:
         if case.status == "error":
             lines.append("         " + case.detail.strip().splitlines()[-1])
     passed = sum(r.status == "passed" for r in results)
+    if any(r.status == "failed" for r in results):
+        lines.append(f"hint: {RELOAD_HINT}")
     lines.append(f"{passed} passed, {sum(r.status == 'failed' for r in results)} failed, "
                  f"{sum(r.status == 'error' for r in results)} errors, "
                  f"{sum(r.status == 'skipped' for r in results)} skipped")

@@ -1,5 +1,6 @@
 """``atm-sim interactive`` and ``atm-switch demo --interactive``: the ATM's screen printed here
-and its keys typed here. The menu keys are the screen's option names; amounts are typed in yuan
+and its keys typed here. The function keys are letters (``A``, ``B``...) beside labels in the
+customer's language; amounts are typed in yuan
 (``500``); the PIN is typed without echo and keyed into the EPP emulator, which encrypts it like
 any PIN. ``run_card_menu`` lets the person pick a demo card (stripe or chip) again and again,
 which is what QA needs to try any flow without writing a scenario."""
@@ -22,6 +23,7 @@ from terminals.scenarios.wallet import ChipWallet
 
 _MINOR_PER_UNIT = 100
 _RULE = "-" * 40
+_KEY_HINT = {"en": "press one of the keys {keys}", "zh": "请按以下按键之一：{keys}"}
 
 
 class InteractiveCustomer:
@@ -40,9 +42,13 @@ class InteractiveCustomer:
                 answer = (await _read_line("> ")).strip()
             except EOFError:
                 return None  # the keyboard is gone: the customer walked away
-            if answer in screen.options or (screen.accepts_input and answer):
+            chosen = screen.option_for(answer)
+            if chosen is not None:
+                return chosen
+            if screen.accepts_input and answer:
                 return answer
-            print(f"choose one of: {', '.join(screen.options)}", flush=True)
+            print(_KEY_HINT[screen.language if screen.language in _KEY_HINT else "en"]
+                  .format(keys=", ".join(screen.keys)), flush=True)
 
     async def prepare_pin(self, purpose: str) -> None:
         prompt = {"pin": "PIN", "new_pin": "new PIN", "confirm_new_pin": "new PIN again"}

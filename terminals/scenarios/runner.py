@@ -56,6 +56,7 @@ def atm_config(terminal: TerminalSettings) -> AtmConfig:
     return AtmConfig(
         terminal_id=terminal.terminal_id, retain_card_on_75=terminal.retain_card_on_75,
         cassette_notes=tuple(c.count for c in terminal.cassettes),
+        replenished_at_start=True,  # the run fills the emulated cassettes as the scenario says
         customer_timeout_s=terminal.customer_timeout_s,
         card_take_timeout_s=terminal.card_take_timeout_s,
         cash_take_timeout_s=terminal.cash_take_timeout_s, card_wait_poll_s=0.2,

@@ -92,3 +92,16 @@ async def admin_server(db: Database, hsm: SoftwareHsm, nursery: trio.Nursery
     ctx = AdminContext(db, hsm, CustodyBox())
     host, port = await nursery.start(serve_admin, ctx, "127.0.0.1", 0)
     yield AdminServer(f"http://{host}:{port}", ctx)
+
+
+async def record_reversal(db: Database, stan: str, rrn: str, reason: str) -> None:
+    """A recorded 0420 as engine v3 stores it: its own row in state 'recorded', field 37 and
+    the reason (field 39) in their columns, the original's STAN in ``original_stan``."""
+    card_id = await db.fetchval("SELECT min(card_id) FROM cards")
+    await db.execute(
+        "INSERT INTO auth_messages (message_class, terminal_id, stan, transmission_dt,"
+        " acquirer_id, fingerprint, state, processing_code, amount_minor, currency, card_id,"
+        " response_code, response_fields, rrn, reason, original_stan, answered_at)"
+        " VALUES ('0420', 'ATM00001', $1, '1129120500', '00000001', 'f', 'recorded', '011000',"
+        " 10000, '156', $2, '00', '{}', $3, $4, '000001', now())",
+        stan, card_id, rrn, reason)

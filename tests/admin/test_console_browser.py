@@ -2,7 +2,10 @@
 
 Goal (issue 13): a ``card_services`` user logs in, finds a card by the PAN typed into the form,
 blocks it, and sees the change in the card's audit trail; an ``auditor`` sees it in the audit
-log; the Chinese pages render. Screenshots of the main pages go to ``test-artefacts/console/``.
+log; the Chinese pages render with no English column name and no raw value (issue 20: the
+text the browser shows is checked against the catalogue's English words and Python values),
+blocking the blocked card again says nothing changed and adds no audit row. Screenshots of
+the main pages go to ``test-artefacts/console/``.
 Skipped only when chromium is absent and CI is not set (in CI it must run).
 """
 
@@ -16,7 +19,14 @@ from pathlib import Path
 import pytest
 import trio
 
-from tests.admin.conftest import PAN, PASSWORD, AdminServer, record_transactions
+from tests.admin.conftest import (
+    PAN,
+    PASSWORD,
+    AdminServer,
+    record_reversal,
+    record_transactions,
+)
+from tests.admin.test_console_language import RAW, english_words_on
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -84,10 +94,30 @@ def browser_session(base_url: str) -> list[str]:
         driver.find_element(By.ID, f"cards-block-{card_id}").click()
         wait.until(ec.presence_of_element_located((By.ID, "notice")))
         assert driver.find_element(By.ID, "card-status").text == "blocked"
-        actions = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#history td.action")]
+        actions = [e.get_attribute("data-action")
+                   for e in driver.find_elements(By.CSS_SELECTOR, "#history td.action")]
         assert "card.status.blocked" in actions
+        audited = len(actions)
+        assert "card blocked" in driver.find_element(By.ID, "history").text
         assert "card-services" in driver.find_element(By.ID, "history").text
         shot("04-card-blocked-with-audit")
+        driver.get(f"{base_url}/cards/{card_id}?lang=zh")
+        driver.find_element(By.ID, f"cards-block-{card_id}").click()  # blocked already
+        notice = wait.until(ec.presence_of_element_located((By.ID, "notice"))).text
+        assert "未作更改" in notice, notice
+        actions = [e.get_attribute("data-action")
+                   for e in driver.find_elements(By.CSS_SELECTOR, "#history td.action")]
+        assert len(actions) == audited  # the no-op is not audited
+        for page in (f"/cards/{card_id}", "/transactions", "/", "/accounts?account_id=ACC1"):
+            driver.get(f"{base_url}{page}{'&' if '?' in page else '?'}lang=zh")
+            shown = driver.find_element(By.TAG_NAME, "body").text.replace("card-services", "")
+            assert not RAW.findall(shown), (page, RAW.findall(shown))
+            assert not english_words_on(shown), (page, english_words_on(shown))
+            assert driver.title.count("ATM 交换后台") == 1
+        body = driver.find_element(By.TAG_NAME, "body").text
+        assert "1,000.00 元" in body  # the account page: money, not minor units
+        driver.get(f"{base_url}/transactions?lang=zh")
+        assert "0420 冲正" in driver.find_element(By.ID, "rows").text
         driver.get(f"{base_url}/cards?lang=zh")
         assert "查找银行卡" in driver.page_source
         shot("05-cards-chinese")
@@ -97,7 +127,7 @@ def browser_session(base_url: str) -> list[str]:
         login("auditor")
         driver.get(f"{base_url}/audit?lang=en")
         table = wait.until(ec.presence_of_element_located((By.ID, "rows"))).text
-        assert "card.status.blocked" in table and "card-services" in table
+        assert "card blocked" in table and "card-services" in table
         shot("06-audit-log")
         driver.get(f"{base_url}/terminals")
         shot("07-terminals")
@@ -117,6 +147,7 @@ async def test_card_services_blocks_a_card_in_the_browser(admin_server: AdminSer
         "INSERT INTO terminals (terminal_id, status, key_type) VALUES ('ATM00001', 'enabled',"
         " 'tdes')")
     await record_transactions(admin_server.ctx.db, 10)
+    await record_reversal(admin_server.ctx.db, "000099", "000000000777", "32")
     shots = await trio.to_thread.run_sync(browser_session, admin_server.base_url)
     assert all(Path(path).stat().st_size > 1000 for path in shots)
 

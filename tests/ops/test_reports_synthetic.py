@@ -49,9 +49,12 @@ async def test_reports_match_the_generated_day(db: Database) -> None:
                                              "partial_dispense": shape["partial"]}
     assert result["totals"]["switch"]["settled_amount"] == totals["settled_amount"]
     text = render_daily(report)
-    assert "TOTAL" in text and str(shape["requests"]) in text and "consistent" in text
+    assert "TOTAL" in text and str(shape["requests"]) in text and "the day itself" in text
+    assert "51 insufficient funds" in text and "32 partial dispense" in text
+    assert not any(raw in text for raw in ("{", "}", "None")), text  # no Python reprs
     text = render_reconcile(result)
     assert f"{shape['presumed'] + shape['partial']} anomalies" in text
+    assert not any(raw in text for raw in ("{", "}", "None")), text
     # The day before and after are empty: the day boundary is UTC midnight.
     assert (await daily_report(db, DAY - dt.timedelta(days=1)))["totals"]["count"] == 0
     assert (await reconcile(db, DAY + dt.timedelta(days=1)))["balanced"]

@@ -44,5 +44,7 @@ def test_demo_human_output_names_what_happened(tmp_path: Path) -> None:
     out = completed.stdout
     assert "ledger postgres" in out and "customer 2 (zh)" in out
     assert "withdrawal" in out and "500.00" in out and "300.00元" in out
+    # A balance inquiry shows the balance returned, not its request's amount (CNY 0.00).
+    assert "balance CNY 10,000.00, available CNY 10,000.00" in out and "CNY 0.00" not in out
     after = "CNY 8,800.00" if switch_supports_chip() else "CNY 9,000.00"
     assert f"CNY 10,000.00 -> {after}" in out

@@ -2,7 +2,9 @@
 pseudo-terminal (os.openpty, the pty its controlling terminal, as a login shell would have it),
 and this test reads the screens and types keys: a stripe withdrawal in English, then the lost
 card in Chinese (retained), then quit. The PIN must not be echoed; the summary must show the
-ledger moved by exactly the withdrawal."""
+ledger moved by exactly the withdrawal. Keys are the fascia's letters with labels in the
+customer's language (issue 20: no English option names on a Chinese screen), and the welcome
+screen is in both languages."""
 
 from __future__ import annotations
 
@@ -77,30 +79,34 @@ def test_interactive_demo_through_a_pty(tmp_path: Path) -> None:
     try:
         menu = child.expect("card> ", timeout=120)
         assert "6228480000000000017  stripe PIN 1234" in menu
+        assert "Welcome" in menu and "欢迎" in menu and "请插入银行卡" in menu  # the idle screen
         child.send("1")
         child.expect("Please choose your language")
-        child.expect("> ")
-        child.send("en")
+        assert "[A] English  [B] 中文" in child.expect("> ")
+        child.send("withdrawal")  # an option's name is not a key
+        child.expect("press one of the keys A, B")
+        child.send("a")
         child.expect("PIN: ")
         child.send("1234")
         assert "1234" not in child.expect("Please choose a service")  # not echoed
-        child.expect("> ")
-        child.send("withdrawal")
-        child.expect("Choose an amount")
-        child.expect("> ")
-        child.send("500")
+        assert "[A] Withdrawal  [B] Deposit" in child.expect("> ")
+        child.send("A")
+        assert "[A] CNY 100.00" in child.expect("> ")  # fast amounts as money
+        child.send("500")  # or typed, in yuan
         child.expect("Would you like another service?")
-        child.expect("> ")
-        child.send("no")
+        assert "[A] Yes  [B] No" in child.expect("> ")
+        child.send("B")
         child.expect("Please take your card")
         child.expect("card> ")
         child.send("2")
         child.expect("> ")
-        child.send("zh")
+        child.send("B")  # 中文
         child.expect("PIN: ")
         child.send("1234")
-        child.expect("> ")
-        child.send("balance")
+        menu = child.expect("> ")
+        assert "[A] 取款  [B] 存款  [C] 转账  [D] 查询余额" in menu, menu
+        assert "balance" not in menu and "withdrawal" not in menu
+        child.send("d")
         child.expect("您的银行卡已被吞卡")
         child.expect("card> ")
         child.send("q")

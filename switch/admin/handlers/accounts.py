@@ -6,7 +6,7 @@ from typing import Any
 
 from ledger_adapter import AccountNotFound
 from switch.admin.context import AdminContext
-from switch.admin.errors import ApiError
+from switch.admin.errors import ApiError, Unchanged
 from switch.admin.operations import Call, Changed
 from switch.authorization.wiring import open_ledger
 
@@ -51,6 +51,8 @@ async def statement(ctx: AdminContext, call: Call) -> Any:
 async def _set_status(ctx: AdminContext, call: Call, status: str) -> Any:
     account_id = call.params["account_id"]
     before = await _account(ctx, account_id)
+    if before["status"] == status:
+        raise Unchanged("account", status)
     await open_ledger(ctx.db).set_account_status(account_id, status)
     after = await _account(ctx, account_id)
     return Changed(after, f"account.status.{status}", f"account:{account_id}", before, after)

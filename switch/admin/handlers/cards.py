@@ -12,7 +12,7 @@ from typing import Any
 
 from switch.admin import approvals
 from switch.admin.context import AdminContext
-from switch.admin.errors import ApiError
+from switch.admin.errors import ApiError, Unchanged
 from switch.admin.operations import Call, Changed
 from switch.admin.roles import ADMIN, CARD_SERVICES
 from switch.admin.sessions import Principal
@@ -20,6 +20,7 @@ from switch.authorization import card_status
 from switch.authorization.cards import card_from_row
 from switch.authorization.issuing import (
     CardAdminError,
+    CardUnchanged,
     change_status,
     find_card,
     reactivate,
@@ -89,6 +90,8 @@ async def _status_change(ctx: AdminContext, principal: Principal, card_id: int,
     try:
         after = (await change_status(ctx.db, ctx.hsm, pan, operation,
                                      reset_tries=reset)).as_dict()
+    except CardUnchanged as exc:
+        raise Unchanged("card", exc.status) from exc
     except CardAdminError as exc:
         raise ApiError("conflict", str(exc)) from exc
     return Changed(after, f"card.status.{after['status']}", f"card:{card_id}", before, after)

@@ -22,7 +22,8 @@ TRANSACTION_ROWS_MAX = 500
 _TRANSACTIONS = (
     "SELECT a.id, a.message_class, a.terminal_id, a.stan, a.transmission_dt, a.processing_code,"
     " a.amount_minor, a.state, a.response_code, a.created_at, a.answered_at,"
-    " a.response_fields->>'37' AS rrn, c.pan_masked, a.effect"
+    " coalesce(a.rrn, a.response_fields->>'37') AS rrn, a.reason, a.original_stan,"
+    " a.currency, c.pan_masked, a.effect"
     " FROM auth_messages a LEFT JOIN cards c ON c.card_id = a.card_id"
 )
 
@@ -39,6 +40,10 @@ def _transaction(row: Any, *, detail: bool) -> dict[str, Any]:
         "state": row["state"],
         "response_code": row["response_code"],
         "rrn": row["rrn"],
+        # An advice's own fields: the 0420's reason (field 39) and the original's STAN (90).
+        "reason": row["reason"],
+        "original_stan": row["original_stan"],
+        "currency": row["currency"],
         "pan": row["pan_masked"],
         "created_at": row["created_at"].isoformat(),
         "answered_at": row["answered_at"].isoformat() if row["answered_at"] else None,
@@ -63,7 +68,8 @@ async def search_transactions(ctx: AdminContext, call: Call) -> Any:
     rows = await ctx.db.fetch(
         _TRANSACTIONS + " WHERE ($1::text IS NULL OR a.terminal_id = $1)"
         " AND ($2::text IS NULL OR a.stan = $2) AND ($3::text IS NULL OR"
-        " a.response_fields->>'37' = $3) AND ($4::text IS NULL OR c.pan_masked = $4)"
+        " coalesce(a.rrn, a.response_fields->>'37') = $3)"
+        " AND ($4::text IS NULL OR c.pan_masked = $4)"
         " AND ($5::timestamptz IS NULL OR a.created_at >= $5)"
         " AND ($6::timestamptz IS NULL OR a.created_at < $6)"
         " ORDER BY a.created_at DESC LIMIT $7",

@@ -8,7 +8,7 @@ from typing import Any
 
 from switch.admin import approvals, people
 from switch.admin.context import AdminContext
-from switch.admin.errors import ApiError
+from switch.admin.errors import ApiError, Unchanged
 from switch.admin.operations import Call, Changed
 from switch.admin.roles import ADMIN, SECURITY_OFFICER
 from switch.admin.sessions import Principal
@@ -87,6 +87,8 @@ async def add(ctx: AdminContext, call: Call) -> Any:
 async def _set_status(ctx: AdminContext, call: Call, status: str) -> Any:
     terminal_id = call.params["terminal_id"]
     before = await _one(ctx, terminal_id)
+    if before["status"] == status:
+        raise Unchanged("terminal", status)
     await set_terminal_status(ctx.db, terminal_id, status)
     after = await _one(ctx, terminal_id)
     return Changed(after, f"terminal.{status}", f"terminal:{terminal_id}", before, after)
