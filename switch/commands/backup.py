@@ -156,6 +156,7 @@ def _lmk_export(args: argparse.Namespace, config: Config) -> int:
     from switch.hsm import HsmError
     from switch.hsm.custody import check_component_paths, write_components
 
+    lmk = _lmk(config)  # an uninitialised data directory says so first
     count = len(args.component_files)
     if not COMPONENTS_MIN <= count <= COMPONENTS_MAX:
         raise CliError(f"give {COMPONENTS_MIN} or {COMPONENTS_MAX} component files, "
@@ -164,7 +165,6 @@ def _lmk_export(args: argparse.Namespace, config: Config) -> int:
         paths = check_component_paths(args.component_files, count)
     except HsmError as exc:
         raise CliError(str(exc)) from exc
-    lmk = _lmk(config)
     components = [(part.value_hex, part.kcv) for part in split(lmk, count)]
     files = write_components(paths, components, title="atm-switch LMK")
     if args.json:

@@ -32,7 +32,8 @@ async def test_thousand_terminals_sign_on_and_echo(start_switch: StartSwitch, db
     terminal_ids = [f"T{n:07d}" for n in range(TERMINALS)]
     await register_terminals(db, *terminal_ids)
     # All connect before any signs on: raise spec 10's not-signed-on cap (default 64) for that.
-    app = await start_switch(not_signed_on_max=TERMINALS)
+    # All from 127.0.0.1 (as ATMs behind one NAT address): both caps raised to fit them.
+    app = await start_switch(not_signed_on_max=TERMINALS, not_signed_on_per_address_max=TERMINALS)
     results: dict[str, list[str]] = {}
     all_connected = trio.Event()
     go = trio.Event()
