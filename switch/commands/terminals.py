@@ -145,11 +145,20 @@ def _open_hsm(config: Config) -> SoftwareHsm:
 def _set_status(args: argparse.Namespace, config: Config) -> int:
     terminal_id = valid_terminal_id(args.terminal_id)
 
-    async def work(db: Database) -> bool:
-        return await set_terminal_status(db, terminal_id, args.status)
+    async def work(db: Database) -> str | None:
+        """The status it had (None: not registered); changed only when it differs."""
+        before: str | None = await db.fetchval(
+            "SELECT status FROM terminals WHERE terminal_id = $1", terminal_id)
+        if before is not None and before != args.status:
+            await set_terminal_status(db, terminal_id, args.status)
+        return before
 
-    if not run_with_database(config, work):
+    before = run_with_database(config, work)
+    if before is None:
         raise CliError(f"terminal {terminal_id} is not registered", exit_code=1)
+    if before == args.status:  # said as such, exit 1 like any refused change
+        raise CliError(f"terminal {terminal_id} is already {args.status}: nothing changed",
+                       exit_code=1)
     print(f"terminal {terminal_id} {args.status}")
     return 0
 
