@@ -148,8 +148,9 @@ def render_text(report: dict[str, Any]) -> str:
         if line:
             out.append(line)
     settlement = report["settlement_date"]
-    seen = ", ".join(f"{date} ({count} transactions)" for date, count in settlement["seen"].items())
-    out.append(f"settlement dates (field 15, MMDD): {seen or 'none'}; "
+    # Field 15 is in every answer (0210, 0230, 0430): counted as answers, not transactions.
+    seen = ", ".join(f"{date} ({count} answers)" for date, count in settlement["seen"].items())
+    out.append(f"settlement dates (field 15 of every answer, MMDD): {seen or 'none'}; "
                + ("all are the day itself" if settlement["consistent"]
                   else f"NOT all the day itself ({settlement['expected']})"))
     return "\n".join(out)

@@ -120,6 +120,9 @@ def _set_status(args: argparse.Namespace, config: Config) -> int:
 
     async def work(ledger: Any, db: Database) -> dict[str, Any]:
         before = _account_dict(await ledger.get_account(args.account_id))
+        if before["status"] == args.status:  # nothing to change, nothing to audit
+            raise CliError(f"account {args.account_id} is already {args.status}: nothing "
+                           "changed", exit_code=1)
         after = _account_dict(await ledger.set_account_status(args.account_id, args.status))
         await audit.record(db, action=f"account.status.{args.status}",
                            subject=f"account:{args.account_id}", before=before, after=after)

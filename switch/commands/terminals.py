@@ -154,19 +154,27 @@ def _open_hsm(config: Config) -> SoftwareHsm:
 def _set_status(args: argparse.Namespace, config: Config) -> int:
     terminal_id = valid_terminal_id(args.terminal_id)
 
-    async def work(db: Database) -> bool:
+    async def work(db: Database) -> str | None:
+        """The status it had (None: not registered); changed, with its audit row in the same
+        transaction, only when it differs."""
         from switch.authorization import audit
 
-        async with db.transaction() as tx:  # the change and its audit row together
-            if not await set_terminal_status(tx, terminal_id, args.status):
-                return False
-            await audit.record(tx, action=f"terminal.{args.status}",
-                               subject=f"terminal:{terminal_id}", before=None,
-                               after={"status": args.status})
-        return True
+        async with db.transaction() as tx:
+            before: str | None = await tx.fetchval(
+                "SELECT status FROM terminals WHERE terminal_id = $1 FOR UPDATE", terminal_id)
+            if before is not None and before != args.status:
+                await set_terminal_status(tx, terminal_id, args.status)
+                await audit.record(tx, action=f"terminal.{args.status}",
+                                   subject=f"terminal:{terminal_id}", before={"status": before},
+                                   after={"status": args.status})
+        return before
 
-    if not run_with_database(config, work):
+    before = run_with_database(config, work)
+    if before is None:
         raise CliError(f"terminal {terminal_id} is not registered", exit_code=1)
+    if before == args.status:  # said as such, exit 1 like any refused change
+        raise CliError(f"terminal {terminal_id} is already {args.status}: nothing changed",
+                       exit_code=1)
     print(f"terminal {terminal_id} {args.status}")
     return 0
 

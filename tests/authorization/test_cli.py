@@ -43,11 +43,15 @@ def test_fixtures_accounts_show_and_admin(env: list[str], tmp_path: Path,
 
     code, out, _ = run(capsys, "accounts", "freeze", "ACC2", "--json", *env)
     assert code == 0 and json.loads(out)["status"] == "frozen"
+    code, _, err = run(capsys, "accounts", "freeze", "ACC2", *env)  # issue 20: no-op refused
+    assert code == 1 and "already frozen: nothing changed" in err
     pan_file = tmp_path / "pan.txt"  # PANs never on the command line (issue 11 item 5)
     pan_file.write_text("6228480000000000017\n")
     code, out, _ = run(capsys, "cards", "lost", "--pan-file", str(pan_file), "--json", *env)
     assert code == 0 and json.loads(out)["status"] == "lost"
     assert "6228480000000000017" not in out and json.loads(out)["pan"] == "622848*********0017"
+    code, _, err = run(capsys, "cards", "lost", "--pan-file", str(pan_file), *env)
+    assert code == 1 and "already lost: nothing changed" in err  # and not audited (below)
     code, out, _ = run(capsys, "reports", "audit", "--json", *env)
     actions = [row["action"] for row in json.loads(out)]
     assert actions[:2] == ["card.status.lost", "account.status.frozen"]

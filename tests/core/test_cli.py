@@ -42,6 +42,9 @@ def test_terminals_commands(
     assert cli("terminals", "add", "TOO-LONG-ID", *common) == 2
     assert "1-8 printable ASCII" in capsys.readouterr().err
     assert cli("terminals", "disable", "ATM00001", *common) == 0
+    capsys.readouterr()
+    assert cli("terminals", "disable", "ATM00001", *common) == 1  # issue 20: a no-op is said
+    assert "already disabled: nothing changed" in capsys.readouterr().err
     assert cli("terminals", "enable", "ATM00002", *common) == 0
     assert cli("terminals", "enable", "NOPE", *common) == 1
     capsys.readouterr()
