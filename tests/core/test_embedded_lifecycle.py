@@ -74,7 +74,8 @@ class Started:
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Iterator[Path]:
-    initialised = atm_switch("db", "init", "--data-dir", str(tmp_path))
+    # A test installation: serve listens in plain TCP (a production one needs TLS, issue 18).
+    initialised = atm_switch("db", "init", "--mode", "test", "--data-dir", str(tmp_path))
     assert initialised.returncode == 0, initialised.stderr
     yield tmp_path
     for pid in servers_serving(tmp_path):  # never leave a server to the next test

@@ -50,7 +50,7 @@ async def test_run_json_then_balance(switch: SimSwitch, tmp_path: Path) -> None:
 
 
 async def test_interactive_session_through_stdin(switch: SimSwitch, tmp_path: Path) -> None:
-    keys = b"zh\n1234\nbalance\nok\nno\n"
+    keys = b"B\n1234\nD\nA\nB\n"  # 中文, PIN, [D] 查询余额, [A] OK, [B] no more service
     ran = await atm_sim("interactive", "--card", track2(MAIN_PAN), "--host", switch.host,
                         "--port", str(switch.port), "--data-dir", str(tmp_path / "atm"),
                         "--tmk", TMK, stdin=keys)
