@@ -3,6 +3,11 @@
 One exchange: send the command frame; wait for ACK (resend on NAK, and on silence when the
 command is safe to repeat); then wait for the reply frame, NAK it while it arrives corrupt, ACK it
 when good. Every wait has a deadline: a driver must not assume the device always answers.
+
+A device resends a reply whose ACK it did not get in time (0.5 s), so an ACK that leaves a busy
+host late finds a second copy of that reply already on the line. A copy of the previous reply
+that arrives before the next command's ACK is acknowledged again and dropped: taken as the new
+command's reply it would report the previous result (the previous dispense's notes, say).
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ class AckNakLink:
         self._lock = trio.Lock()  # one exchange at a time: the protocol has no request ids
         self.naks_received = 0
         self.naks_sent = 0
+        self.resent_replies_dropped = 0
+        self._previous_reply: bytes | None = None
 
     async def exchange(
         self, text: bytes, *, reply_timeout_seconds: float, safe_to_repeat: bool
@@ -62,11 +69,13 @@ class AckNakLink:
         """
         async with self._lock:
             try:
-                return await self._send_and_receive(
+                reply = await self._send_and_receive(
                     text, safe_to_repeat=safe_to_repeat, reply_timeout_seconds=reply_timeout_seconds
                 )
             except TransportClosed as error:
                 raise DeviceLinkError(f"{self._device}: serial line closed") from error
+            self._previous_reply = reply
+            return reply
 
     async def _send_and_receive(
         self, text: bytes, *, safe_to_repeat: bool, reply_timeout_seconds: float
@@ -79,6 +88,13 @@ class AckNakLink:
                 event = await self._next_event(deadline - trio.current_time())
                 if event == ACK:
                     return await self._receive_reply(reply_timeout_seconds, naks=0)
+                if isinstance(event, Frame) and event.text == self._previous_reply:
+                    # The device resent its previous reply (our ACK of it was late): ACK the
+                    # copy and keep waiting. Should it be this command's reply with its ACK
+                    # lost, the wait ends in a timeout, resent or reported as maybe executed.
+                    self.resent_replies_dropped += 1
+                    await self._transport.send_all(bytes([ControlCode.ACK]))
+                    continue
                 if isinstance(event, Frame):
                     # The ACK was lost but the reply made it: take it as the acknowledgement.
                     await self._transport.send_all(bytes([ControlCode.ACK]))

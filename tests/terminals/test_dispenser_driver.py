@@ -7,11 +7,13 @@ import pytest
 import trio
 
 from terminals.devices.dispenser import CassetteState, DispenserError
+from terminals.devices.events import ControlCode
 from terminals.drivers.dispenser import DispenserDriver, DispenserTiming
 from terminals.drivers.errors import DeviceFault, DeviceTimeout
 from terminals.drivers.link import LinkTiming
 from terminals.emulators.dispenser import Cassette, DispenserEmulator, DispenserModel
 from terminals.emulators.faults import Fault, FaultRule, FaultSchedule, at
+from terminals.transport.base import Transport
 
 from .conftest import memory_link, pty_link
 
@@ -162,3 +164,56 @@ async def test_purge_fault_and_retract_errors_are_typed() -> None:
             await driver.dispense([61, 0, 0, 0])
         assert await driver.retract() == 0
         assert isinstance(DeviceFault("2", "x"), DeviceFault)
+
+
+class LateAckTransport:
+    """The host end of a line whose ACKs of replies are late (a loaded host, a slow pty).
+
+    The dispenser resends a reply it has no ACK for within `reply_ack_timeout_seconds`, so the
+    host finds a second copy of the previous reply waiting when it sends its next command.
+    """
+
+    def __init__(self, inner: Transport, *, late_acks: int, delay_seconds: float) -> None:
+        self._inner = inner
+        self.late_acks = late_acks
+        self._delay_seconds = delay_seconds
+        self.lines = inner.lines
+
+    async def send_all(self, data: bytes) -> None:
+        if data == bytes([ControlCode.ACK]) and self.late_acks:
+            self.late_acks -= 1
+            await trio.sleep(self._delay_seconds)
+        await self._inner.send_all(data)
+
+    async def receive_some(self, max_bytes: int) -> bytes:
+        return await self._inner.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def test_a_resent_status_reply_is_not_taken_for_the_retract_reply() -> None:
+    # CI flake: the ACK of a status reply came after the dispenser's 0.5 s, the dispenser sent
+    # the status again, and the driver took that copy as the answer to RETRACT.
+    model = loaded(faults=FaultSchedule.of(at(Fault.NOTES_NOT_TAKEN, 1)))
+    async with memory_link(DispenserEmulator(model).serve) as line:
+        host = LateAckTransport(line, late_acks=0, delay_seconds=0.7)
+        driver = DispenserDriver(host, timing=FAST)
+        await driver.dispense([2, 0, 0, 0])
+        host.late_acks = 1  # the status reply's ACK is late
+        assert (await driver.status()).notes_in_exit
+        assert await driver.retract() == 2
+    assert model.retract_bin == 2
+
+
+async def test_a_resent_dispense_reply_is_not_taken_for_the_next_dispense() -> None:
+    model = loaded()
+    async with memory_link(DispenserEmulator(model).serve) as line:
+        host = LateAckTransport(line, late_acks=1, delay_seconds=0.7)
+        driver = DispenserDriver(host, timing=FAST)
+        first = await driver.dispense([1, 0, 0, 0])
+        model.take_notes()
+        second = await driver.dispense([0, 3, 0, 0])
+    assert first.exited == (1, 0, 0, 0)
+    assert second.exited == (0, 3, 0, 0)
+    assert [c.count for c in model.cassettes] == [99, 97, 100, 100]
