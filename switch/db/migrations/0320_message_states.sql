@@ -179,8 +179,10 @@ BEGIN
         SELECT t.idx::integer AS idx, m.*
           FROM unnest(p_terminals, p_stans, p_tdts, p_acqs) WITH ORDINALITY
                AS t (term, stan, tdt, acq, idx)
-          JOIN auth_messages m ON m.message_class = '0200' AND m.terminal_id = t.term
-           AND m.stan = t.stan AND m.transmission_dt = t.tdt AND m.acquirer_id = t.acq
+         CROSS JOIN LATERAL (  -- by key, whatever the table's size looked like (see the end)
+               SELECT * FROM auth_messages k WHERE k.message_class = '0200'
+                  AND k.terminal_id = t.term AND k.stan = t.stan AND k.transmission_dt = t.tdt
+                  AND k.acquirer_id = t.acq LIMIT 1) AS m
     LOOP
         v_claimed[r.idx] := false;
         v_rec[r.idx] := r.id;
@@ -576,8 +578,10 @@ BEGIN
                        AS descr,
                    p_classes[t.i] AS cls, p_stans[t.i] AS stan
               FROM unnest(p_items) AS t (i)
-              JOIN auth_messages m ON m.id = p_originals[t.i]
-              JOIN ledger_holds h ON h.hold_id = m.hold_id) AS x;
+             CROSS JOIN LATERAL (SELECT k.id, k.hold_id FROM auth_messages k
+                                  WHERE k.id = p_originals[t.i] LIMIT 1) AS m
+             CROSS JOIN LATERAL (SELECT * FROM ledger_holds k
+                                  WHERE k.hold_id = m.hold_id LIMIT 1) AS h) AS x;
 
     -- The captured part is posted: one entry and two balanced legs per hold.
     WITH e AS (
@@ -623,13 +627,16 @@ BEGIN
              WHERE u.counted GROUP BY u.cid, u.d) AS x
      WHERE c.counter_id = x.cid AND c.day = x.d;
 
+    -- By key (= ANY), not joined to the arrays: a join may scan every open hold.
     UPDATE ledger_holds h
-       SET state = CASE WHEN u.kept > 0 THEN 'captured' ELSE 'released' END,
-           captured_amount = u.kept,
-           counted_amount = CASE WHEN h.counted THEN u.kept ELSE h.counted_amount END,
-           counted = h.counted AND u.kept > 0, resolved_at = now()
-      FROM unnest(s_hold, s_kept) AS u (h, kept)
-     WHERE h.hold_id = u.h AND h.state = 'open';
+       SET state = CASE WHEN s_kept[array_position(s_hold, h.hold_id)] > 0 THEN 'captured'
+                        ELSE 'released' END,
+           captured_amount = s_kept[array_position(s_hold, h.hold_id)],
+           counted_amount = CASE WHEN h.counted THEN s_kept[array_position(s_hold, h.hold_id)]
+                                 ELSE h.counted_amount END,
+           counted = h.counted AND s_kept[array_position(s_hold, h.hold_id)] > 0,
+           resolved_at = now()
+     WHERE h.hold_id = ANY (s_hold) AND h.state = 'open';
     GET DIAGNOSTICS v_moved = ROW_COUNT;
     IF v_moved <> cardinality(s_hold) THEN
         RAISE EXCEPTION 'auth: a hold left open before its advice' USING ERRCODE = 'AU001';
@@ -699,8 +706,10 @@ BEGIN
         SELECT t.idx::integer AS idx, m.*
           FROM unnest(p_classes, p_terminals, p_stans, p_tdts, p_acqs) WITH ORDINALITY
                AS t (cls, term, stan, tdt, acq, idx)
-          JOIN auth_messages m ON m.message_class = t.cls AND m.terminal_id = t.term
-           AND m.stan = t.stan AND m.transmission_dt = t.tdt AND m.acquirer_id = t.acq
+         CROSS JOIN LATERAL (
+               SELECT * FROM auth_messages k WHERE k.message_class = t.cls
+                  AND k.terminal_id = t.term AND k.stan = t.stan AND k.transmission_dt = t.tdt
+                  AND k.acquirer_id = t.acq LIMIT 1) AS m
     LOOP
         v_claimed[r.idx] := false;
         v_rec[r.idx] := r.id;
@@ -766,8 +775,10 @@ BEGIN
         SELECT t.idx::integer AS idx, m.id, m.state, m.effect
           FROM unnest(p_terminals, p_ostans, p_otdts, p_oacqs) WITH ORDINALITY
                AS t (term, ostan, otdt, oacq, idx)
-          LEFT JOIN auth_messages m ON m.message_class = '0200' AND m.terminal_id = t.term
-           AND m.stan = t.ostan AND m.transmission_dt = t.otdt AND m.acquirer_id = t.oacq
+          LEFT JOIN LATERAL (
+               SELECT k.id, k.state, k.effect FROM auth_messages k
+                WHERE k.message_class = '0200' AND k.terminal_id = t.term AND k.stan = t.ostan
+                  AND k.transmission_dt = t.otdt AND k.acquirer_id = t.oacq LIMIT 1) AS m ON true
          WHERE v_claimed[t.idx]
     LOOP
         IF r.id IS NULL OR r.state = 'marker' THEN
@@ -799,8 +810,10 @@ BEGIN
     --    releases check no balance), so they are applied together after the others.
     v_simple := ARRAY(
         SELECT t.i FROM generate_subscripts(v_orig, 1) AS t (i)
-          JOIN auth_messages m ON m.id = v_orig[t.i]
-          JOIN ledger_holds h ON h.hold_id = m.hold_id
+         CROSS JOIN LATERAL (SELECT k.state, k.hold_id FROM auth_messages k
+                              WHERE k.id = v_orig[t.i] LIMIT 1) AS m
+         CROSS JOIN LATERAL (SELECT k.kind, k.state FROM ledger_holds k
+                              WHERE k.hold_id = m.hold_id LIMIT 1) AS h
          WHERE v_claimed[t.i] AND v_status[t.i] = 'new' AND m.state = 'approved'
            AND h.kind = 'hold' AND h.state = 'open'
            AND NOT EXISTS (SELECT 1 FROM generate_subscripts(v_orig, 1) AS u (j)
