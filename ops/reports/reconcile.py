@@ -214,7 +214,7 @@ _TOTAL_LABELS = {
     "terminals": "terminals",
     "approved": "of every 0200, answered 00",
     "financial_transactions": "withdrawals, deposits, transfers",
-    "financial_approved": "of those, answered 00",
+    "financial_approved": "withdrawals, deposits, transfers answered 00",
     "approved_amount": "approved amount",
     "settled_amount": "settled amount",
     "customer_debits": "debits on customer accounts",
