@@ -8,6 +8,10 @@ labels; ``terminal_group`` maps them onto a bounded set of groups.
 Gauges that come from the database (holds open, store-and-forward queue depth) are
 read from a snapshot refreshed in the background (``ops.metrics_snapshot``), never
 by a query per scrape.
+
+The metrics touched on every request (requests, latencies, stages, batch sizes, protocol
+errors, connections, in flight, shed) are plain numbers in :mod:`ops.metric_tables`, read at
+scrape time; the rest are prometheus-client's own objects.
 """
 
 from __future__ import annotations
@@ -16,8 +20,16 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
+from ops.metric_tables import (
+    CounterChild,
+    CounterTable,
+    GaugeFunction,
+    HistogramChild,
+    HistogramTable,
+    TableCollector,
+)
 from switch.protocol.codes import Mti, ResponseCode
 
 # Request latencies on one connection are milliseconds; the deadline is 5 s.
@@ -126,66 +138,63 @@ class SwitchMetrics:
     """Every metric the switch core exports; other parts may add theirs to ``registry``."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self._request_children: dict[tuple[Any, ...], tuple[Any, Any]] = {}
-        self._stage_children: dict[str, Any] = {}
+        self._request_children: dict[tuple[Any, ...], tuple[CounterChild, HistogramChild]] = {}
+        self._stage_children: dict[str, HistogramChild] = {}
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter(
+        self.requests = CounterTable(
             "atm_requests",
             "Requests answered (or dropped), by request MTI, processing code and response code",
             ["mti", "processing_code", "response_code"],
-            registry=r,
         )
-        self.latency = Histogram(
+        self.latency = HistogramTable(
             "atm_request_duration_seconds",
             "Time from a request's arrival to its response being written",
             ["message_class"],
-            buckets=LATENCY_BUCKETS_S,
-            registry=r,
+            LATENCY_BUCKETS_S,
         )
-        self.connections_open = Gauge(
-            "atm_connections_open", "Open terminal connections", registry=r
-        )
-        self.connections = Counter("atm_connections", "Terminal connections accepted", registry=r)
-        self.connections_rejected = Counter(
+        # Plain numbers kept by the server (one Trio thread), read at scrape time.
+        self.connections_open_now = 0
+        self.in_flight_now = 0
+        self.connections = CounterTable("atm_connections", "Terminal connections accepted")
+        self.connections_rejected = CounterTable(
             "atm_connections_rejected",
             "Connections closed at once because the maximum was reached",
-            registry=r,
         )
-        self.in_flight = Gauge(
-            "atm_requests_in_flight", "Requests received and not yet answered", registry=r
+        self.shed = CounterTable(
+            "atm_requests_shed", "Requests answered 91 at once because the switch was full"
         )
-        self.shed = Counter(
-            "atm_requests_shed",
-            "Requests answered 91 at once because the switch was full",
-            registry=r,
+        self.protocol_errors = CounterTable(
+            "atm_protocol_errors", "Framing and message format errors, by kind", ["kind"]
         )
-        self.protocol_errors = Counter(
-            "atm_protocol_errors",
-            "Framing and message format errors, by kind",
-            ["kind"],
-            registry=r,
-        )
+        for kind in (*ERROR_KINDS, OTHER):
+            self.protocol_errors.child((kind,))
+        self._error_children = {kind: self.protocol_errors.child((kind,)) for kind in ERROR_KINDS}
+        self._other_errors = self.protocol_errors.child((OTHER,))
         self.signed_on = Gauge("atm_terminals_signed_on", "Terminals signed on now", registry=r)
-        for kind in ERROR_KINDS:
-            self.protocol_errors.labels(kind=kind)
         self._add_operations_metrics(r)
+        r.register(TableCollector([
+            self.requests, self.latency, self.connections, self.connections_rejected,
+            self.shed, self.protocol_errors, self.stage_latency, self.batch_size,
+            GaugeFunction("atm_connections_open", "Open terminal connections",
+                          lambda: self.connections_open_now),
+            GaugeFunction("atm_requests_in_flight", "Requests received and not yet answered",
+                          lambda: self.in_flight_now),
+        ]))  # fmt: skip
 
     def _add_operations_metrics(self, r: CollectorRegistry) -> None:
         """What an operator watches beyond requests (issue 12): stages, batches, pool, links."""
-        self.stage_latency = Histogram(
+        self.stage_latency = HistogramTable(
             "atm_stage_duration_seconds",
             "Time spent in one stage of a request (HSM MAC/PIN, ledger batch wait/commit, answer)",
             ["stage"],
-            buckets=LATENCY_BUCKETS_S,
-            registry=r,
+            LATENCY_BUCKETS_S,
         )
-        self.batch_size = Histogram(
+        self.batch_size = HistogramTable(
             "atm_ledger_batch_size",
             "Requests per ledger group commit, by message class",
             ["message_class"],
-            buckets=BATCH_SIZE_BUCKETS,
-            registry=r,
+            BATCH_SIZE_BUCKETS,
         )
         self.pool_connections = Gauge(
             "atm_db_pool_connections",
@@ -218,7 +227,11 @@ class SwitchMetrics:
         # Created on first use: without TLS the series is absent, so the expiry alert is quiet.
         self.tls_certificate_expiry: Gauge | None = None
         for stage in STAGES:
-            self.stage_latency.labels(stage=stage)
+            self._stage_children[stage] = self.stage_latency.child((stage,))
+        self._batch_children = {
+            message_class: self.batch_size.child((message_class,))
+            for message_class in (*MESSAGE_CLASSES, OTHER)
+        }
         for reason in (*REVERSAL_REASONS, OTHER):
             self.reversals.labels(reason=reason)
         self.mac_failures.labels(terminal_group=DEFAULT_GROUP)
@@ -231,16 +244,13 @@ class SwitchMetrics:
         """One stage's duration; an unknown stage is a programming error, so it raises."""
         child = self._stage_children.get(stage)
         if child is None:
-            if stage not in STAGES:
-                raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
-            child = self._stage_children[stage] = self.stage_latency.labels(stage=stage)
+            raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
         child.observe(seconds)
 
     def observe_batch(self, message_class: str, size: int) -> None:
         """The number of requests one ledger group commit carried."""
-        self.batch_size.labels(message_class=_bounded(message_class, MESSAGE_CLASSES)).observe(
-            size
-        )
+        child = self._batch_children.get(message_class) or self._batch_children[OTHER]
+        child.observe(size)
 
     def set_pool_stats(self, stats: Callable[[], tuple[int, int, int]]) -> None:
         """``stats()`` returns (in use, idle, max); read at scrape time, no I/O allowed."""
@@ -292,29 +302,31 @@ class SwitchMetrics:
         if children is None:
             children = self._request_children_for(mti, processing_code, response_code,
                                                   message_class)
-        children[0].inc()
+        children[0].value += 1
         children[1].observe(seconds)
 
     def _request_children_for(
         self, mti: str, processing_code: str | None, response_code: str | None,
         message_class: str,
-    ) -> tuple[Any, Any]:
+    ) -> tuple[CounterChild, HistogramChild]:
         children = (
-            self.requests.labels(
-                mti=mti_label(mti),
-                processing_code=processing_code_label(processing_code),
-                response_code=response_code_label(response_code),
-            ),
-            self.latency.labels(
-                message_class=message_class if mti_label(mti) != OTHER else OTHER
-            ),
-        )
+            self.requests.child((
+                mti_label(mti),
+                processing_code_label(processing_code),
+                response_code_label(response_code),
+            )),
+            self.latency.child((message_class if mti_label(mti) != OTHER else OTHER,)),
+        )  # fmt: skip
         if len(self._request_children) < request_children_cached_max:
             self._request_children[(mti, processing_code, response_code, message_class)] = children
         return children
 
     def protocol_error(self, kind: str) -> None:
-        self.protocol_errors.labels(kind=kind if kind in ERROR_KINDS else OTHER).inc()
+        (self._error_children.get(kind) or self._other_errors).value += 1
+
+    def sample(self, name: str, **labels: str) -> float | None:
+        """One sample's value as scraped now (tests and the CLI read metrics through this)."""
+        return self.registry.get_sample_value(name, labels)
 
     def exposition(self) -> bytes:
         """The text exposition format served on ``/metrics``."""

@@ -246,7 +246,7 @@ class SwitchServer:
 
     async def _serve(self, connection: _Connection) -> None:
         self.metrics.connections.inc()
-        self.metrics.connections_open.inc()
+        self.metrics.connections_open_now += 1
         log.info(
             "connection opened",
             extra={
@@ -267,7 +267,7 @@ class SwitchServer:
             self._connections.discard(connection)
             self._not_signed_on.pop(connection, None)
             self.sessions.release(connection.session)
-            self.metrics.connections_open.dec()
+            self.metrics.connections_open_now -= 1
             await trio.aclose_forcefully(connection.stream)
             log.info(
                 "connection closed",
@@ -422,7 +422,7 @@ class _Connection:
     async def _serve_frame(self, frame: bytes, received_at: float) -> None:
         server = self.server
         server.inflight_total += 1
-        server.metrics.in_flight.inc()
+        server.metrics.in_flight_now += 1
         try:
             if self.session.signed_on:
                 await self._answer_frame(frame, received_at)
@@ -439,7 +439,7 @@ class _Connection:
                 await self._refuse_before_sign_on(frame)
         finally:
             server.inflight_total -= 1
-            server.metrics.in_flight.dec()
+            server.metrics.in_flight_now -= 1
             self._slots.release()
 
     async def _refuse_before_sign_on(self, frame: bytes) -> None:

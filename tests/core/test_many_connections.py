@@ -64,6 +64,6 @@ async def test_thousand_terminals_sign_on_and_echo(start_switch: StartSwitch, db
     assert len(results) == TERMINALS
     failures = {t: codes for t, codes in results.items() if codes != ["00"] * (ECHOES + 1)}
     assert not failures
-    assert app.metrics.requests.labels(
-        mti="0800", processing_code="none", response_code="00"
-    )._value.get() == (TERMINALS * (ECHOES + 1))
+    assert app.metrics.sample(
+        "atm_requests_total", mti="0800", processing_code="none", response_code="00"
+    ) == (TERMINALS * (ECHOES + 1))

@@ -33,7 +33,7 @@ def exercised_metrics() -> SwitchMetrics:
     metrics.observe_request("0800", None, "58", "0800", 0.001)
     metrics.observe_request("0100", "99zz00", "xx", "other", 0.001)  # junk collapses to "other"
     metrics.protocol_error("format")
-    metrics.connections_open.inc()
+    metrics.connections_open_now += 1
     return metrics
 
 
