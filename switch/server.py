@@ -1,9 +1,13 @@
 """The Trio TCP server: one task per terminal connection, no business rules.
 
-Per connection: a reader task splits frames and starts one task per request, at
-most ``inflight_per_connection_max`` at a time (past that the reader stops
-reading, so a fast sender is slowed by TCP itself); each request task answers
-as soon as it can, so responses go out in any order. Every request runs under
+Per connection: a reader task splits frames into a queue, and a few long-lived
+worker tasks of the connection answer them, at most
+``inflight_per_connection_max`` at a time (past that the reader stops reading,
+so a fast sender is slowed by TCP itself). A worker is started only when a frame
+arrives and every worker of the connection is busy, and then kept, so a terminal
+with one request outstanding at a time costs one worker and no task, semaphore
+or event per request (docs/performance.md). Each worker answers as soon as it
+can, so responses go out in any order. Every request runs under
 ``request_deadline_s``; when it passes the terminal gets ``91``. When the whole
 switch holds ``inflight_total_max`` requests, a new one is answered ``91`` at
 once (DESIGN.md 6: shed load rather than let latency grow).
@@ -46,7 +50,7 @@ import itertools
 import logging
 import math
 import ssl
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence, Set
 from typing import Final, Protocol
 
@@ -297,7 +301,14 @@ class _Connection:
         self._decoder = FrameDecoder(
             max_bytes=self.config.frame_size_bytes_max, framing=self.config.framing
         )
-        self._slots = trio.Semaphore(self.config.inflight_per_connection_max)
+        # Frames read and not yet taken by a worker, and the workers: busy ones plus idle
+        # ones parked in ``_idle`` until the reader queues a frame (or reading ends).
+        self._queue: deque[tuple[bytes, float]] = deque()
+        self._requests = 0  # queued + being answered: at most inflight_per_connection_max
+        self._workers = 0
+        self._idle = trio.lowlevel.ParkingLot()
+        self._room = trio.lowlevel.ParkingLot()  # the reader waits here when the cap is full
+        self._reading = True
         self._outbox = Outbox(stream, write_timeout_s=None)  # the server's watchdog times writes
         self.last_receive_at = trio.current_time()
         self._reader_scope = trio.CancelScope()
@@ -342,8 +353,13 @@ class _Connection:
                 return
             async with trio.open_nursery() as tasks:
                 self._tasks = tasks
-                with self._reader_scope:
-                    await self._read_frames(tasks)
+                try:
+                    with self._reader_scope:
+                        await self._read_frames(tasks)
+                finally:
+                    # Workers finish what is queued, then end (and so does the nursery).
+                    self._reading = False
+                    self._idle.unpark_all()
         if self._life.cancelled_caught and not self._admitted and self.close_reason is None:
             self.close_reason = "sign_on_deadline"
             self.server.metrics.protocol_error("sign_on_deadline")
@@ -386,8 +402,15 @@ class _Connection:
                 while (frame := self._decoder.next_frame()) is not None:
                     if not frame:
                         continue  # a zero-length frame: keep-alive
-                    await self._slots.acquire()  # back-pressure: stop reading when 8 are in flight
-                    tasks.start_soon(self._serve_frame, frame, trio.current_time())
+                    if self._requests >= self.config.inflight_per_connection_max:
+                        await self._room.park()  # back-pressure: stop reading while full
+                    self._requests += 1
+                    self._queue.append((frame, trio.current_time()))
+                    if self._idle:
+                        self._idle.unpark()
+                    else:
+                        self._workers += 1
+                        tasks.start_soon(self._work)
             except FramingError as exc:
                 kind = "frame_too_large" if isinstance(exc, FrameTooLarge) else "framing"
                 self.server.metrics.protocol_error(kind)
@@ -419,6 +442,25 @@ class _Connection:
             log.info("idle timeout; closing", extra=self._log_extra())
             self.stop_reading("idle timeout")
 
+    async def _work(self) -> None:
+        """One worker: answer queued frames one after the other until reading has ended
+        and nothing is left; park while the queue is empty."""
+        try:
+            while True:
+                while self._queue:
+                    frame, received_at = self._queue.popleft()
+                    try:
+                        await self._serve_frame(frame, received_at)
+                    finally:
+                        self._requests -= 1
+                        if self._room:
+                            self._room.unpark()
+                if not self._reading:
+                    return
+                await self._idle.park()
+        finally:
+            self._workers -= 1
+
     async def _serve_frame(self, frame: bytes, received_at: float) -> None:
         server = self.server
         server.inflight_total += 1
@@ -440,7 +482,6 @@ class _Connection:
         finally:
             server.inflight_total -= 1
             server.metrics.in_flight_now -= 1
-            self._slots.release()
 
     async def _refuse_before_sign_on(self, frame: bytes) -> None:
         """Spec 10: before sign-on anything but an 0800 gets ``58`` without a MAC.
