@@ -76,10 +76,14 @@ async def _main(arguments: argparse.Namespace) -> dict[str, Any]:
     first_seed = arguments.seed if arguments.seed is not None else int(time.time())
     config = NodeConfig(deadline_s=arguments.deadline)
     summary: dict[str, Any] = {"first_seed": first_seed, "histories": 0, "messages": 0,
-                               "faults": Counter(), "violations": [], "failing": []}
+                               "not_started": [], "faults": Counter(), "violations": [],
+                               "failing": []}
     traces: dict[str, list[str]] = {}
 
     def record(named: Named, outcome: Outcome) -> None:
+        if not outcome.started:  # set-up failed (no sign-on): counted, never a pass
+            summary["not_started"].append(named.name)
+            return
         summary["histories"] += 1
         summary["messages"] += outcome.messages
         summary["faults"].update(outcome.faults)
@@ -120,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if arguments.verbose else logging.CRITICAL)
     summary = trio.run(_main, arguments)
     print(json.dumps(summary, indent=2, ensure_ascii=False))
-    return 1 if summary["violations"] else 0
+    # A run where histories could not even start proves nothing about them: say so.
+    return 1 if summary["violations"] or summary["not_started"] else 0
 
 
 if __name__ == "__main__":

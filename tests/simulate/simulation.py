@@ -16,7 +16,7 @@ from ledger_adapter.errors import LedgerUnavailable
 from switch.db.runtime import DatabaseUnavailable, open_database
 from tests.simulate import oracle
 from tests.simulate.history import History
-from tests.simulate.node import NodeConfig, SwitchNode
+from tests.simulate.node import NodeConfig, SwitchNode, Terminal
 from tests.simulate.observe import FinalState, read_final_state, read_rows
 from tests.simulate.pg_proxy import PgProxy
 from tests.simulate.postgres import SimPostgres
@@ -39,6 +39,13 @@ class Outcome:
     search_nodes: int = 0
     notes: list[str] = field(default_factory=list)
     trace: list[str] = field(default_factory=list)  # every message, for a failing seed
+    started: bool = True  # False: a terminal never signed on, so no step ran
+
+
+# The first sign-on of a history is set-up, not a step under test: a loaded machine (or a
+# switch still warming up) may miss one deadline, so it is tried again, as an ATM would.
+sign_on_attempts_max = 5
+sign_on_retry_pause_s = 0.5
 
 
 async def run_history(postgres: SimPostgres, history: History, *, seed: int,
@@ -59,8 +66,12 @@ async def _run(postgres: SimPostgres, database: str, data_dir: Path, history: Hi
         await node.start()
         runner = HistoryRunner(node, postgres, proxy, config, nursery)
         for terminal in runner.terminals.values():
-            if await terminal.connected(node, nursery) is None:
-                raise RuntimeError(f"terminal {terminal.terminal_id} could not sign on")
+            if not await _signed_on(terminal, node, nursery):
+                log.warning("terminal %s could not sign on in %d attempts: history not run",
+                            terminal.terminal_id, sign_on_attempts_max)
+                await node.kill()
+                nursery.cancel_scope.cancel()
+                return Outcome([], 0, Counter(proxy.fired), started=False)
         await runner.run(history)
         await runner.settle()
         final = await _settled_state(postgres.dsn(database))
@@ -73,8 +84,36 @@ async def _run(postgres: SimPostgres, database: str, data_dir: Path, history: Hi
         nursery.cancel_scope.cancel()
     faults = Counter(proxy.fired)
     faults.update({f"crash.{kind}": n for kind, n in runner.crashes.items()})
+    trace = _trace(runner, final)
+    if violations:
+        trace += _switch_errors(data_dir / "serve.log")
     return Outcome(violations, runner.journal.messages, faults, final.ordered_by,
-                   verdict.nodes, final.notes, _trace(runner, final))
+                   verdict.nodes, final.notes, trace)
+
+
+async def _signed_on(terminal: Terminal, node: SwitchNode, nursery: trio.Nursery) -> bool:
+    for attempt in range(sign_on_attempts_max):
+        if await terminal.connected(node, nursery) is not None:
+            return True
+        if attempt + 1 < sign_on_attempts_max:
+            await trio.sleep(sign_on_retry_pause_s)
+    return False
+
+
+# Lines of the switch's own log kept in a failing history's trace (its errors, tracebacks).
+switch_log_lines_max = 200
+
+
+def _switch_errors(log_path: Path) -> list[str]:
+    """The switch's warnings, errors and tracebacks (its log is JSON lines on stderr)."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    kept = [f"switch: {line}" for line in lines
+            if '"WARNING"' in line or '"ERROR"' in line or "Traceback" in line
+            or line.startswith((" ", "\t"))]
+    return kept[-switch_log_lines_max:]
 
 
 def _trace(runner: HistoryRunner, final: FinalState) -> list[str]:

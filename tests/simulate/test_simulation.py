@@ -61,6 +61,8 @@ async def test_catalogue_and_seeded_histories_find_no_violation(postgres: SimPos
     assert not violations, "\n".join(violations + [
         line for name, o in outcomes.items() if o.violations for line in o.trace])
     assert len(outcomes) == len(CATALOGUE) + len(ci_seeds)
+    not_started = [name for name, o in outcomes.items() if not o.started]
+    assert not not_started, f"histories whose terminals never signed on: {not_started}"
     faults: Counter[str] = Counter()
     for outcome in outcomes.values():
         faults.update(outcome.faults)
