@@ -1,7 +1,9 @@
 """``InMemoryLedger``: the ledger's semantics without a database, for simulation and tests.
 
 Each call runs to completion without yielding in between, so calls are atomic; the
-contract suite checks it behaves exactly like ``PostgresLedger``.
+contract suite checks it behaves exactly like ``PostgresLedger``. This module is the async
+API: argument checks, idempotent replay and the results; what each operation does to the
+book is ``memory_operations.py``, the book itself ``memory_book.py``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 import trio
 
+from ledger_adapter import memory_operations as ops
 from ledger_adapter import requests as rq
 from ledger_adapter.errors import (
     AccountConflict,
@@ -32,7 +35,6 @@ from ledger_adapter.model import (
     ReverseResult,
     StatementEntry,
     TransferResult,
-    cash_account_id,
 )
 from ledger_adapter.requests import fingerprint_operation
 
@@ -132,7 +134,8 @@ class InMemoryLedger:
         decision = self._replay(key, fp) or self._record(
             key,
             fp,
-            self._place_hold(
+            ops.place_hold(
+                self.book,
                 account_id,
                 amount,
                 direction,
@@ -145,138 +148,42 @@ class InMemoryLedger:
         )
         return HoldResult(decision.status, decision.hold_id, decision.balance)
 
-    def _place_hold(
-        self,
-        account_id: str,
-        amount: int,
-        direction: str,
-        expires_at: dt.datetime,
-        expiry_action: str,
-        daily_limit: DailyLimit | None,
-        reference: Mapping[str, Any] | None,
-        counterparty: str | None,
-    ) -> Decision:
-        book = self.book
-        status = book.check_parties(account_id, counterparty) or book.limit_status(
-            daily_limit, amount
-        )
-        account = book.accounts.get(account_id)
-        if status is None and account is not None and direction == "debit":
-            if account.balance - account.held < amount:
-                status = "insufficient_funds"
-        if status is not None or account is None:
-            return Decision(status or "account_not_found", balance=_snapshot(account))
-        hold = BookHold(
-            hold_id=book.new_hold_id(),
-            kind="hold",
-            account_id=account_id,
-            counterparty_id=counterparty or cash_account_id(account.currency),
-            direction=direction,
-            amount=amount,
-            state="open",
-            expires_at=expires_at,
-            expiry_action=expiry_action,
-            counter=None if daily_limit is None else (daily_limit.counter_id, daily_limit.day),
-            description=_description(reference),
-        )
-        book.holds[hold.hold_id] = hold
-        book.count(hold, amount)
-        if direction == "debit":
-            account.held += amount
-        else:
-            account.pending_credit += amount
-        return Decision("approved", hold.hold_id, balance=account.snapshot())
-
     async def capture(self, key: str, *, hold_id: int, amount: int | None = None) -> CaptureResult:
         await trio.lowlevel.checkpoint()
         rq.check_key(key)
         amount = rq.check_optional_amount(amount)
         fp = rq.fingerprint("capture", hold_id, amount)
-        decision = self._replay(key, fp) or self._record(key, fp, self._capture(hold_id, amount))
+        decision = self._replay(key, fp) or self._record(
+            key, fp, ops.capture(self.book, hold_id, amount)
+        )
         if decision.status == "hold_not_found":
             raise HoldNotFound(hold_id)
         return CaptureResult(
             decision.status, hold_id, decision.amount_a, decision.amount_b, decision.balance
         )
 
-    def _capture(self, hold_id: int, amount: int | None) -> Decision:
-        hold = self.book.holds.get(hold_id)
-        if hold is None:
-            return Decision("hold_not_found", hold_id)
-        account = self.book.accounts[hold.account_id]
-        if hold.state != "open":
-            status = "already_captured" if hold.state == "captured" else "already_released"
-            return Decision(
-                status,
-                hold_id,
-                hold.captured_amount,
-                hold.amount - hold.captured_amount,
-                account.snapshot(),
-            )
-        captured = hold.amount if amount is None else amount
-        if captured > hold.amount:
-            return Decision("amount_exceeds_hold", hold_id, 0, 0, account.snapshot())
-        self.book.resolve(hold, captured)
-        return Decision("captured", hold_id, captured, hold.amount - captured, account.snapshot())
-
     async def release(self, key: str, *, hold_id: int) -> ReleaseResult:
         await trio.lowlevel.checkpoint()
         rq.check_key(key)
         fp = rq.fingerprint("release", hold_id)
-        decision = self._replay(key, fp) or self._record(key, fp, self._release(hold_id))
+        decision = self._replay(key, fp) or self._record(key, fp, ops.release(self.book, hold_id))
         if decision.status == "hold_not_found":
             raise HoldNotFound(hold_id)
         return ReleaseResult(decision.status, hold_id, decision.amount_a, decision.balance)
-
-    def _release(self, hold_id: int) -> Decision:
-        hold = self.book.holds.get(hold_id)
-        if hold is None:
-            return Decision("hold_not_found", hold_id)
-        account = self.book.accounts[hold.account_id]
-        if hold.state != "open":
-            status = "already_captured" if hold.state == "captured" else "already_released"
-            return Decision(status, hold_id, 0, 0, account.snapshot())
-        self.book.resolve(hold, 0)
-        return Decision("released", hold_id, hold.amount, 0, account.snapshot())
 
     async def reverse(self, key: str, *, hold_id: int, amount: int | None = None) -> ReverseResult:
         await trio.lowlevel.checkpoint()
         rq.check_key(key)
         amount = rq.check_optional_amount(amount)
         fp = rq.fingerprint("reverse", hold_id, amount)
-        decision = self._replay(key, fp) or self._record(key, fp, self._reverse(hold_id, amount))
+        decision = self._replay(key, fp) or self._record(
+            key, fp, ops.reverse(self.book, hold_id, amount)
+        )
         if decision.status == "hold_not_found":
             raise HoldNotFound(hold_id)
         return ReverseResult(
             decision.status, hold_id, decision.amount_a, decision.flag, decision.balance
         )
-
-    def _reverse(self, hold_id: int, amount: int | None) -> Decision:
-        book = self.book
-        hold = book.holds.get(hold_id)
-        if hold is None:
-            return Decision("hold_not_found", hold_id)
-        account = book.accounts[hold.account_id]
-        if hold.state != "captured":
-            return Decision("not_captured", hold_id, balance=account.snapshot())
-        net = hold.captured_amount - hold.reversed_amount
-        given_back = net if amount is None else amount
-        if given_back > net:
-            return Decision("amount_exceeds_captured", hold_id, balance=account.snapshot())
-        sign = 1 if hold.direction == "debit" else -1
-        debited = book.accounts[hold.counterparty_id if sign == 1 else hold.account_id]
-        overdraws = debited.kind == "customer" and debited.balance - debited.held - given_back < 0
-        book.post(
-            [
-                (hold.account_id, sign * given_back, "REVERSAL"),
-                (hold.counterparty_id, -sign * given_back, "REVERSAL"),
-            ],
-            reconciliation=overdraws,
-        )
-        hold.reversed_amount += given_back
-        hold.reconciliation = hold.reconciliation or overdraws
-        book.uncount(hold, given_back)
-        return Decision("reversed", hold_id, given_back, 0, account.snapshot(), overdraws)
 
     async def transfer(
         self,
@@ -295,50 +202,11 @@ class InMemoryLedger:
         rq.check_transfer_accounts(from_account, to_account)
         fp = rq.transfer_fingerprint(from_account, to_account, amount, daily_limit)
         decision = self._replay(key, fp) or self._record(
-            key, fp, self._transfer(from_account, to_account, amount, daily_limit, reference)
+            key,
+            fp,
+            ops.transfer(self.book, from_account, to_account, amount, daily_limit, reference),
         )
         return TransferResult(decision.status, decision.hold_id, decision.balance)
-
-    def _transfer(
-        self,
-        from_account: str,
-        to_account: str,
-        amount: int,
-        daily_limit: DailyLimit | None,
-        reference: Mapping[str, Any] | None,
-    ) -> Decision:
-        book = self.book
-        status = book.check_parties(from_account, to_account) or book.limit_status(
-            daily_limit, amount
-        )
-        source = book.accounts.get(from_account)
-        if status is None and source is not None and source.balance - source.held < amount:
-            status = "insufficient_funds"
-        if status is not None or source is None:
-            return Decision(status or "account_not_found", balance=_snapshot(source))
-        hold = BookHold(
-            hold_id=book.new_hold_id(),
-            kind="transfer",
-            account_id=from_account,
-            counterparty_id=to_account,
-            direction="debit",
-            amount=amount,
-            state="captured",
-            expires_at=None,
-            expiry_action=None,
-            counter=None if daily_limit is None else (daily_limit.counter_id, daily_limit.day),
-            captured_amount=amount,
-            description=_description(reference),
-        )
-        book.holds[hold.hold_id] = hold
-        book.count(hold, amount)
-        book.post(
-            [
-                (from_account, -amount, hold.description or "TRANSFER OUT"),
-                (to_account, amount, hold.description or "TRANSFER IN"),
-            ]
-        )
-        return Decision("approved", hold.hold_id, amount, 0, source.snapshot())
 
     async def release_by_key(self, hold_key: str) -> str:
         await trio.lowlevel.checkpoint()
@@ -400,18 +268,7 @@ class InMemoryLedger:
 
     async def sweep_expired(self, now: dt.datetime) -> int:
         await trio.lowlevel.checkpoint()
-        expired = [
-            hold
-            for hold in self.book.holds.values()
-            if hold.state == "open" and hold.expires_at is not None and hold.expires_at <= now
-        ]
-        for hold in expired:
-            if hold.expiry_action == "capture":
-                self.book.resolve(hold, hold.amount, presumed=True)
-            else:
-                self.book.resolve(hold, 0)
-                hold.reconciliation = True
-        return len(expired)
+        return ops.sweep_expired(self.book, now)
 
     async def check_invariants(self) -> None:
         await trio.lowlevel.checkpoint()
@@ -420,14 +277,3 @@ class InMemoryLedger:
 
 def _account(account: BookAccount) -> Account:
     return Account(account.account_id, account.name, account.currency, account.status, account.kind)
-
-
-def _description(reference: Mapping[str, Any] | None) -> str | None:
-    if reference is None or not reference.get("description"):
-        return None
-    return str(reference["description"])
-
-
-def _snapshot(account: BookAccount | None) -> Balance | None:
-    """Balances reported with a result: customer accounts only (as the SQL functions do)."""
-    return None if account is None or account.kind != "customer" else account.snapshot()

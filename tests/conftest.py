@@ -49,17 +49,23 @@ def dsn_for_database(dsn: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
 
 
-@pytest.fixture(scope="session")
-def pg_server_dsn() -> Iterator[str]:
-    """A PostgreSQL 16 server for the whole session (pgserver; runs as root too)."""
+def fresh_pg_server(prefix: str) -> Iterator[str]:
+    """Start a PostgreSQL 16 server of its own in a new temporary directory (pgserver; runs as
+    root too); yield its DSN; stop and delete it afterwards. For fixtures to wrap."""
     import pgserver
 
-    root = tempfile.mkdtemp(prefix="atm-switch-pg-")
+    root = tempfile.mkdtemp(prefix=prefix)
     server = pgserver.get_server(root, cleanup_mode="delete")
     try:
         yield str(server.get_uri())
     finally:
         server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def pg_server_dsn() -> Iterator[str]:
+    """A PostgreSQL 16 server for the whole session."""
+    yield from fresh_pg_server("atm-switch-pg-")
 
 
 @pytest.fixture(scope="session")

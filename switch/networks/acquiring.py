@@ -13,16 +13,16 @@ ZPK; a ``pending`` network transaction written; the network asked within the rem
 deadline; its code mapped to the terminal's (:data:`NETWORK_OUTCOMES`). When the request may
 have reached the network but no answer came, a reversal (0420, reason 68) is queued so the
 network undoes whatever it did; an approval the terminal was answered ``91`` for is reversed
-too (:meth:`reverse_unanswered`): a ``91`` never leaves an effect (spec 5.6). Stand-in: see
-:meth:`_unavailable`."""
+too (:meth:`reverse_unanswered`): a ``91`` never leaves an effect (spec 5.6). A request that
+never left is answered by stand-in (``stand_in.py``, see :meth:`_unavailable`); the code
+mapping and field 37 are in ``answers.py``."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
-from types import MappingProxyType
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Final
 
 import trio
 
@@ -36,6 +36,7 @@ from switch.db.runtime import Database, DatabaseUnavailable
 from switch.hsm import Hsm
 from switch.hsm.errors import HsmError, PinVerificationFailed
 from switch.networks import stand_in, store_forward, transactions
+from switch.networks.answers import network_effect, network_rrn, outcome_for
 from switch.networks.base import (
     AdviceKind,
     NetworkAdvice,
@@ -60,49 +61,6 @@ cleanup_bound_s: Final = 2.0
 stale_pending_after_s: Final = 30.0
 stale_batch_max: Final = 100
 
-# The network's code -> the terminal's outcome. Codes about the switch-to-network link itself
-# (30 format, 58, 63 MAC, 94 duplicate) are the switch's fault, not the cardholder's: 96.
-# Any other code the terminal's spec does not know is a plain decline (05).
-NETWORK_OUTCOMES: Final[Mapping[str, Outcome]] = MappingProxyType({
-    "00": Outcome.APPROVED,
-    "05": Outcome.DO_NOT_HONOUR,
-    "12": Outcome.TRANSACTION_NOT_SUPPORTED,
-    "13": Outcome.INVALID_AMOUNT,
-    "14": Outcome.CARD_NOT_ON_FILE,
-    "30": Outcome.SYSTEM_ERROR,
-    "41": Outcome.CARD_LOST,
-    "43": Outcome.CARD_STOLEN,
-    "51": Outcome.INSUFFICIENT_FUNDS,
-    "54": Outcome.CARD_EXPIRED,
-    "55": Outcome.WRONG_PIN,
-    "57": Outcome.CARD_CLOSED,
-    "58": Outcome.SYSTEM_ERROR,
-    "61": Outcome.AMOUNT_LIMIT_EXCEEDED,
-    "63": Outcome.SYSTEM_ERROR,
-    "65": Outcome.DAILY_COUNT_EXCEEDED,
-    "75": Outcome.PIN_TRIES_EXCEEDED,
-    "76": Outcome.PAYEE_NOT_FOUND,
-    "91": Outcome.UNAVAILABLE,
-    "92": Outcome.UNABLE_TO_ROUTE,
-    "94": Outcome.SYSTEM_ERROR,
-    "96": Outcome.SYSTEM_ERROR,
-})
-
-
-def outcome_for(network_code: str) -> Outcome:
-    return NETWORK_OUTCOMES.get(network_code, Outcome.DO_NOT_HONOUR)
-
-
-def network_rrn(transaction_id: int) -> str:
-    """Field 37 toward the network: the acquirer assigns it, unique per transaction."""
-    return f"{transaction_id % 10**12:012d}"
-
-
-def stand_in_authorization_id(transaction_id: int) -> str:
-    """Field 38 of a stand-in approval: ``S`` + 5 digits (never a network's own id form)."""
-    return f"S{transaction_id % 100_000:05d}"
-
-
 class NetworkAcquirer:
     """Routes, forwards and records; owns one store-and-forward sender per network."""
 
@@ -118,6 +76,7 @@ class NetworkAcquirer:
         self._db = db
         self._hsm = hsm
         self._clock = clock
+        self._stand_in = stand_in.StandIn(db=db, hsm=hsm, clock=clock, enqueue=self._enqueue)
         self.senders = {
             name: store_forward.StoreForward(
                 db,
@@ -248,7 +207,7 @@ class NetworkAcquirer:
         extra = dict(answer.extra)
         if answer.authorization_id:
             extra["38"] = answer.authorization_id
-        return NetworkDecision(outcome, extra, _effect(registered, auth))
+        return NetworkDecision(outcome, extra, network_effect(registered, auth))
 
     async def _unavailable(
         self,
@@ -290,104 +249,7 @@ class NetworkAcquirer:
             await self._enqueue(registered.name, auth.transaction_id, AdviceKind.REVERSAL,
                                 auth.amount_minor, reason_code="68")
             return NetworkDecision(Outcome.UNAVAILABLE)
-        # The stand-in rules first: a request that would not stand in anyway gets 91 whatever
-        # its PIN, so the PIN is never evaluated for it (no PIN oracle while the network is down).
-        refused = await self._stand_in_refusal(registered, auth, entry_mode)
-        if refused is None and auth.pin_block is not None:
-            refused = self._pin_uncheckable(registered, pvv)
-        if refused is not None:
-            log.info("stand-in refused", extra={
-                "reason": f"{registered.name} {mask_pan(auth.pan)}: {refused}"})
-            await transactions.record_answer(self._db, auth.transaction_id,
-                                              state="unanswered", response_code=None)
-            return NetworkDecision(Outcome.UNAVAILABLE)
-        if auth.pin_block is not None:
-            declined = await self._stand_in_pin(registered, auth, pvv)
-            if declined is not None:
-                return declined
-        auth_id = stand_in_authorization_id(auth.transaction_id)
-        await transactions.record_answer(self._db, auth.transaction_id, state="stand_in",
-                                          response_code="00", authorization_id=auth_id)
-        log.info("stand-in approval", extra={
-            "reason": f"{registered.name} {mask_pan(auth.pan)} {auth.amount_minor}"})
-        await self._enqueue(registered.name, auth.transaction_id, AdviceKind.STAND_IN,
-                            auth.amount_minor)
-        effect = _effect(registered, auth) | {"stand_in": True}
-        return NetworkDecision(Outcome.APPROVED, {"38": auth_id}, effect)
-
-    @staticmethod
-    def _pin_uncheckable(
-        registered: RegisteredNetwork, pvv: tuple[str, str] | None
-    ) -> str | None:
-        """Why the switch cannot check this PIN in stand-in (then 91, never 55), or None."""
-        settings = registered.settings
-        if settings.stand_in_pvk is None or settings.zpk is None:
-            return "PIN cannot be verified in stand-in"
-        if pvv is None:
-            return "no PVV on the card"
-        if pvv[0] != settings.stand_in_pvki:
-            return "PVKI of another key"
-        return None
-
-    async def _stand_in_pin(
-        self, registered: RegisteredNetwork, auth: NetworkAuthorization,
-        pvv: tuple[str, str] | None,
-    ) -> NetworkDecision | None:
-        """The PIN of a request that would stand in: None when it verified, else the decline.
-
-        Wrong PINs are counted per card (PAN hash) and UTC day; at the network's
-        ``stand_in_pin_tries_max`` the answer is 75 and the PIN is no longer evaluated. Both
-        declines are advised to the issuer (store-and-forward), as stand-in processing does.
-        """
-        settings = registered.settings
-        now = self._clock()
-        pan_hash = await self._hsm.pan_lookup_hash(auth.pan)
-        tries = await transactions.wrong_pin_tries_today(self._db, pan_hash, now)
-        if tries >= settings.stand_in_pin_tries_max:
-            return await self._stand_in_decline(registered, auth, "75")
-        pin = await stand_in.verify_pin(
-            self._hsm, zpk=settings.zpk, pvk=settings.stand_in_pvk, pan=auth.pan,
-            pin_block=auth.pin_block, pin_block_format=auth.pin_block_format, pvv=pvv,
-        )
-        if pin == "verified":
-            return None
-        if pin != "wrong":  # the HSM could not check it: never approve unverified
-            await transactions.record_answer(self._db, auth.transaction_id,
-                                              state="unanswered", response_code=None)
-            return NetworkDecision(Outcome.UNAVAILABLE)
-        tries = await transactions.count_wrong_pin(self._db, pan_hash, now)
-        code = "75" if tries >= settings.stand_in_pin_tries_max else "55"
-        return await self._stand_in_decline(registered, auth, code)
-
-    async def _stand_in_decline(
-        self, registered: RegisteredNetwork, auth: NetworkAuthorization, code: str
-    ) -> NetworkDecision:
-        log.info("stand-in decline", extra={
-            "reason": f"{registered.name} {mask_pan(auth.pan)} {code}"})
-        await transactions.record_answer(self._db, auth.transaction_id,
-                                          state="stand_in_declined", response_code=code)
-        await self._enqueue(registered.name, auth.transaction_id, AdviceKind.STAND_IN_DECLINE,
-                            auth.amount_minor, reason_code=code)
-        return NetworkDecision(outcome_for(code))
-
-    async def _stand_in_refusal(
-        self, registered: RegisteredNetwork, auth: NetworkAuthorization, entry_mode: str | None,
-    ) -> str | None:
-        """Why stand-in must not approve this request (stand_in.py), or None; PIN aside."""
-        settings = registered.settings
-        limits = stand_in.StandInLimits(settings.stand_in_floor_minor,
-                                        settings.stand_in_daily_max_minor,
-                                        settings.stand_in_daily_count_max)
-        now = self._clock()
-        request = stand_in.StandInRequest(
-            auth.processing_code, auth.amount_minor, auth.expiry, False, entry_mode)
-        quick = stand_in.refusal(limits, request, stand_in.StandInUsage(), now.date())
-        if quick is not None:
-            return quick
-        count, amount = await transactions.stand_in_usage_today(
-            self._db, registered.name, await self._hsm.pan_lookup_hash(auth.pan), now)
-        return stand_in.refusal(limits, request, stand_in.StandInUsage(count, amount),
-                                now.date())
+        return await self._stand_in.decide(registered, auth, entry_mode=entry_mode, pvv=pvv)
 
     # -- advices ---------------------------------------------------------------------------
 
@@ -491,11 +353,4 @@ def _status_of(registered: RegisteredNetwork) -> Callable[[], NetworkStatus]:
     return status
 
 
-def _effect(registered: RegisteredNetwork, auth: NetworkAuthorization) -> dict[str, Any]:
-    """What the stored answer remembers: where the transaction went (no local ledger effect)."""
-    return {"kind": "network", "network": registered.name,
-            "transaction_id": auth.transaction_id}
-
-
-__all__ = ["NETWORK_OUTCOMES", "NetworkAcquirer", "NetworkDecision", "NetworkProtocolError",
-           "outcome_for"]
+__all__ = ["NetworkAcquirer", "NetworkDecision", "NetworkProtocolError"]

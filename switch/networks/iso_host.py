@@ -40,7 +40,8 @@ from switch.networks.base import (
     NetworkServices,
     NetworkStatus,
 )
-from switch.networks.link import LinkSettings, OutboundLink
+from switch.networks.link import OutboundLink
+from switch.networks.link_settings import LinkSettings
 from switch.protocol.message import Message, mac_input_of, mac_of
 
 log = logging.getLogger("atm.networks")

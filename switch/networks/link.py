@@ -14,7 +14,7 @@ that does not read what is sent within ``send_timeout_s`` resets the connection,
 loop reconnects with backoff. With ``tls_ca`` set the link speaks TLS 1.2+ (verifying the
 network's certificate), presenting ``tls_cert``/``tls_key`` as its client certificate.
 
-    link = OutboundLink(LinkSettings(host, port))
+    link = OutboundLink(LinkSettings(host, port))  # LinkSettings: link_settings.py
     await nursery.start(link.run)
     response = await link.request("0200", fields, deadline=trio.current_time() + 3)
 """
@@ -24,9 +24,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import logging
-import ssl
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Final
 
 import trio
@@ -37,6 +35,7 @@ from switch.networks.base import (
     NetworkStatus,
     NetworkUnavailable,
 )
+from switch.networks.link_settings import LinkSettings, next_backoff
 from switch.protocol.codes import NetworkCode
 from switch.protocol.errors import MessageBuildError, ProtocolError
 from switch.protocol.framing import FrameDecoder, encode_frame
@@ -60,59 +59,6 @@ AsyncMac = Callable[[bytes], Awaitable[str]]
 ResponseCheck = Callable[[Message, bytes], Awaitable[None]]
 
 
-@dataclass(frozen=True, slots=True)
-class LinkSettings:
-    host: str
-    port: int
-    # Field 41 of the switch's own 0800s (the network knows the switch by it).
-    node_id: str = "ATMSWTCH"
-    framing: str = "binary2"
-    frame_size_bytes_max: int = 4096
-    connect_timeout_s: float = 5.0
-    # Sign-on and echo answers must come back within this long, or the link is reset.
-    network_management_timeout_s: float = 5.0
-    # Send an echo after this long without receiving anything.
-    echo_idle_s: float = 30.0
-    # Reconnect backoff doubles from the minimum up to the maximum (bounded).
-    reconnect_backoff_min_s: float = 0.1
-    reconnect_backoff_max_s: float = 30.0
-    # Requests outstanding at once; one more is refused at once (91) instead of queueing.
-    inflight_max: int = 64
-    # A send the peer does not take within this long resets the link (a peer not reading).
-    send_timeout_s: float = 5.0
-    # TLS: the CA file that verifies the network; our client certificate and key; the name
-    # expected in the network's certificate (default: host).
-    tls_ca: str | None = None
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    tls_server_name: str | None = None
-    # A lab link that knowingly runs without TLS (and/or MACs): logged as a warning. Without
-    # it a link with no TLS is logged at ERROR whenever it starts (issue 18).
-    insecure: bool = False
-
-    def __post_init__(self) -> None:
-        if not 0 < self.port < 65536:
-            raise ValueError("port must be 1-65535")
-        if self.inflight_max < 1 or self.echo_idle_s <= 0 or self.reconnect_backoff_min_s <= 0:
-            raise ValueError("inflight_max, echo_idle_s and backoff must be positive")
-        if self.reconnect_backoff_max_s < self.reconnect_backoff_min_s:
-            raise ValueError("reconnect_backoff_max_s is below the minimum")
-        if self.send_timeout_s <= 0:
-            raise ValueError("send_timeout_s must be positive")
-        if (self.tls_cert or self.tls_key) and not self.tls_ca:
-            raise ValueError("a TLS client certificate needs tls_ca (the network's CA)")
-
-    def tls_context(self) -> ssl.SSLContext | None:
-        """TLS 1.2+ verifying the network, with our client certificate when configured."""
-        if not self.tls_ca:
-            return None
-        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.tls_ca)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        if self.tls_cert:
-            context.load_cert_chain(self.tls_cert, self.tls_key or None)
-        return context
-
-
 class _LinkBroken(Exception):
     """The current connection is unusable (no sign-on / echo answer, peer closed)."""
 
@@ -128,12 +74,6 @@ class _Pending:
         self.done = trio.Event()
         self.response: Message | None = None
         self.raw = b""
-
-
-def next_backoff(current_s: float, settings: LinkSettings) -> float:
-    """Exponential backoff, bounded by the settings."""
-    doubled = max(current_s * 2, settings.reconnect_backoff_min_s)
-    return min(settings.reconnect_backoff_max_s, doubled)
 
 
 class OutboundLink:

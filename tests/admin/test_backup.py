@@ -14,7 +14,6 @@ import asyncio
 import datetime as dt
 import io
 import tarfile
-import tempfile
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,7 +27,7 @@ from switch.admin import backup
 from switch.admin.lmk_split import LmkSplitError, join, lmk_kcv, split
 from switch.db.runtime import Database, open_database
 from tests.admin.conftest import TEST_LMK
-from tests.conftest import dsn_for_database
+from tests.conftest import dsn_for_database, fresh_pg_server
 
 T = TypeVar("T")
 
@@ -40,14 +39,7 @@ OPS_AFTER_BACKUP_MIN = 20  # the load really went on past the dump
 @pytest.fixture
 def second_server() -> Iterator[str]:
     """A fresh PostgreSQL server (not the source's) to restore into."""
-    import pgserver
-
-    root = tempfile.mkdtemp(prefix="atm-restore-pg-")
-    server = pgserver.get_server(root, cleanup_mode="delete")
-    try:
-        yield str(server.get_uri())
-    finally:
-        server.cleanup()
+    yield from fresh_pg_server("atm-restore-pg-")
 
 
 async def load(db: Database, stop: trio.Event, counter: list[int]) -> None:

@@ -5,7 +5,8 @@ and the stored decision say afterwards."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import trio
 
@@ -14,6 +15,8 @@ from switch.protocol.field48 import decode_tags
 from switch.session import Session
 from tests.authorization.harness import CARD_MAIN, CARD_SECOND, running_switch
 from tests.authorization.test_e2e_flows import lock_account_row
+
+T = TypeVar("T")
 
 
 async def _decision(db: Any, stan: str, message_class: str = "0200") -> Any:
@@ -163,25 +166,34 @@ async def test_one_bad_request_does_not_stall_its_batch(pg_dsn: str) -> None:
         assert sent <= 12
 
 
+async def answer_of_a_killed_batch(
+    switch: Any, batch_function: str, send: Callable[[], Awaitable[T]]
+) -> T:
+    """What ``send`` is answered when PostgreSQL drops its batch's connection mid-statement:
+    ACC1 is locked so the batch (``batch_function``) waits, then its backend is terminated."""
+    result: list[T] = []
+
+    async def sent() -> None:
+        result.append(await send())
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(lock_account_row, switch.db, "ACC1", 1.5)
+        nursery.start_soon(sent)
+        await trio.sleep(0.3)
+        await switch.db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            f" WHERE query LIKE '%{batch_function}%' AND pid <> pg_backend_pid()"
+        )
+    return result[0]
+
+
 async def test_a_connection_lost_mid_statement_is_answered_91(pg_dsn: str) -> None:
     """PostgreSQL drops the batch's connection while the statement runs (the backend is
     terminated): the terminal gets 91, never 96, and nothing of it stays."""
     async with running_switch(pg_dsn, deadline_s=3.0) as switch:
         atm = await switch.atm("ATM001")
-        result: list[Any] = []
-
-        async def withdraw() -> None:
-            result.append(await atm.withdraw(CARD_MAIN, 100_000))
-
-        async with trio.open_nursery() as nursery:
-            await nursery.start(lock_account_row, switch.db, "ACC1", 1.5)
-            nursery.start_soon(withdraw)
-            await trio.sleep(0.3)
-            await switch.db.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE query LIKE '%auth_financial_batch%' AND pid <> pg_backend_pid()"
-            )
-        response, fields = result[0]
+        response, fields = await answer_of_a_killed_batch(
+            switch, "auth_financial_batch", lambda: atm.withdraw(CARD_MAIN, 100_000))
         assert response.fields["39"] == "91"
         assert await switch.balance("ACC1") == (1_370_000, 1_370_000, 0)
         # The repeat once the database is back gets the recorded 91 (spec 5.6), at once.
@@ -196,24 +208,13 @@ async def test_a_cut_off_advice_leaves_nothing_that_delays_its_repeat(pg_dsn: st
         atm = await switch.atm("ATM001")
         approved, fields = await atm.withdraw(CARD_MAIN, 100_000)
         assert approved.fields["39"] == "00"
-        advice_response: list[Any] = []
         from terminals.hostlink.financial import completion_advice
 
         advice = completion_advice(fields, stan=atm.next_stan(), now=dt.datetime.now(dt.UTC),
                                    final_amount_minor=100_000)
-
-        async def complete() -> None:
-            advice_response.append(await atm.send("0220", advice))
-
-        async with trio.open_nursery() as nursery:
-            await nursery.start(lock_account_row, switch.db, "ACC1", 1.5)
-            nursery.start_soon(complete)
-            await trio.sleep(0.3)
-            await switch.db.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE query LIKE '%auth_advice_batch%' AND pid <> pg_backend_pid()"
-            )
-        assert advice_response[0].fields["39"] == "91"
+        advice_response = await answer_of_a_killed_batch(
+            switch, "auth_advice_batch", lambda: atm.send("0220", advice))
+        assert advice_response.fields["39"] == "91"
         started = trio.current_time()
         repeat = await atm.send("0221", advice)
         assert repeat.fields["39"] == "00"

@@ -71,6 +71,26 @@ async def stored(db: Any, stan: str, message_class: str = "0200") -> Any:
     )
 
 
+async def until_stored(db: Any, stan: str) -> None:
+    """Wait for the batch that went on past the deadline to commit its decision for ``stan``."""
+    with trio.fail_after(10):
+        while (await stored(db, stan)) is None:
+            await trio.sleep(0.05)
+
+
+async def withdrawal_answered_91(switch: Any, atm: Any) -> Any:
+    """A 1,000.00 withdrawal whose batch commits after the deadline (ACC1 locked for 3 s): the
+    terminal is told 91; returned once the batch went on and committed its 00 with the hold."""
+    async with trio.open_nursery() as nursery:
+        await nursery.start(lambda **kw: hold_row_lock(
+            switch.db, "SELECT 1 FROM ledger_accounts WHERE account_id = 'ACC1' FOR UPDATE",
+            seconds=3.0, **kw))
+        answer, original = await atm.withdraw(CARD_MAIN, 100_000)
+        assert answer.fields["39"] == "91"
+    await until_stored(switch.db, original["11"])
+    return original
+
+
 async def test_a_late_repeat_cannot_undo_a_completed_withdrawal(pg_dsn: str) -> None:
     """Failure 1: 0200 answered 00, its 0220 completed (cash out, customer debited), then an
     exact repeat of the 0200 while PostgreSQL is slow. The repeat misses its deadline and is
@@ -104,15 +124,7 @@ async def test_a_91_leaves_no_effect_across_a_restart(pg_dsn: str, tmp_path: Pat
     async with running_switch(pg_dsn, deadline_s=1.5, config=config,
                               void_journal_path=journal) as switch:
         atm = await switch.atm("ATM001")
-        async with trio.open_nursery() as nursery:
-            await nursery.start(lambda **kw: hold_row_lock(
-                switch.db, "SELECT 1 FROM ledger_accounts WHERE account_id = 'ACC1' FOR UPDATE",
-                seconds=3.0, **kw))
-            answer, original = await atm.withdraw(CARD_MAIN, 100_000)
-            assert answer.fields["39"] == "91"
-        with trio.fail_after(10):  # the batch went on and committed its 00 with the hold
-            while (await stored(switch.db, original["11"])) is None:
-                await trio.sleep(0.05)
+        original = await withdrawal_answered_91(switch, atm)
     # A new switch process on the same database and data directory.
     async with running_switch(pg_dsn, deadline_s=1.5, config=config, load_fixture=False,
                               void_journal_path=journal) as switch:
@@ -135,15 +147,7 @@ async def test_a_repeat_of_an_owed_91_gets_91_and_the_void_goes_through(
     (spec 5.6), not the stored 00, and must not stop the clean-up."""
     async with running_switch(pg_dsn, deadline_s=1.5) as switch:
         atm = await switch.atm("ATM001")
-        async with trio.open_nursery() as nursery:
-            await nursery.start(lambda **kw: hold_row_lock(
-                switch.db, "SELECT 1 FROM ledger_accounts WHERE account_id = 'ACC1' FOR UPDATE",
-                seconds=3.0, **kw))
-            answer, original = await atm.withdraw(CARD_MAIN, 100_000)
-            assert answer.fields["39"] == "91"
-        with trio.fail_after(10):
-            while (await stored(switch.db, original["11"])) is None:
-                await trio.sleep(0.05)
+        original = await withdrawal_answered_91(switch, atm)
         repeat = await atm.send("0200", original)  # the sweeper has not run
         assert repeat.fields["39"] == "91"
         await settle_voids(switch)
@@ -164,9 +168,7 @@ async def test_a_voided_pin_change_keeps_the_old_pin(pg_dsn: str) -> None:
                 switch.db, "SELECT 1 FROM cards WHERE pan_masked LIKE '622848%0017' FOR UPDATE",
                 seconds=2.5, **kw))
             assert (await atm.send("0200", change)).fields["39"] == "91"
-        with trio.fail_after(10):
-            while (await stored(switch.db, change["11"])) is None:
-                await trio.sleep(0.05)
+        await until_stored(switch.db, change["11"])
         await settle_voids(switch)
         new, _ = await atm.withdraw(CARD_MAIN, 10_000, pin="8642")
         assert new.fields["39"] == "55"

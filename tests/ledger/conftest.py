@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
+import trio
 
 from ledger_adapter import HoldResult, InMemoryLedger, Ledger
 from ledger_adapter.postgres import PostgresLedger
@@ -52,3 +53,18 @@ async def withdraw_hold(
         expiry_action="capture",
         **kwargs,  # type: ignore[arg-type]
     )
+
+
+async def concurrent_withdraw_statuses(
+    ledger: Ledger, holds: int, amount: int, account_id: str = "ACC1"
+) -> list[str]:
+    """The statuses of ``holds`` withdrawal holds of ``amount`` placed all at once (keys c0..)."""
+    statuses: list[str] = []
+
+    async def one(n: int) -> None:
+        statuses.append((await withdraw_hold(ledger, f"c{n}", account_id, amount)).status)
+
+    async with trio.open_nursery() as nursery:
+        for n in range(holds):
+            nursery.start_soon(one, n)
+    return statuses

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-import trio
 
 from ledger_adapter import (
     AccountConflict,
@@ -22,7 +21,13 @@ from ledger_adapter import (
     Ledger,
     cash_account_id,
 )
-from tests.ledger.conftest import CURRENCY, LATER, TODAY, withdraw_hold
+from tests.ledger.conftest import (
+    CURRENCY,
+    LATER,
+    TODAY,
+    concurrent_withdraw_statuses,
+    withdraw_hold,
+)
 
 
 async def open_customer(ledger: Ledger, account_id: str = "ACC1", balance: int = 100_000) -> None:
@@ -426,14 +431,7 @@ async def test_bad_arguments_are_refused(ledger: Ledger) -> None:
 async def test_concurrent_holds_never_overdraw(ledger: Ledger) -> None:
     # 13,700.00 and 500 concurrent holds of 100.00: exactly 137 approved.
     await open_customer(ledger, balance=1_370_000)
-    statuses: list[str] = []
-
-    async def one(n: int) -> None:
-        statuses.append((await withdraw_hold(ledger, f"c{n}", "ACC1", 10_000)).status)
-
-    async with trio.open_nursery() as nursery:
-        for n in range(500):
-            nursery.start_soon(one, n)
+    statuses = await concurrent_withdraw_statuses(ledger, 500, 10_000)
     assert statuses.count("approved") == 137
     assert statuses.count("insufficient_funds") == 363
     assert await ledger.balance("ACC1") == Balance(1_370_000, 0, 1_370_000, 0)

@@ -12,7 +12,7 @@ import trio
 from ledger_adapter import Balance, IdempotencyConflict, LedgerError
 from ledger_adapter.postgres import PostgresLedger
 from switch.db.runtime import Database, open_database
-from tests.ledger.conftest import CURRENCY, LATER, withdraw_hold
+from tests.ledger.conftest import CURRENCY, LATER, concurrent_withdraw_statuses, withdraw_hold
 
 
 @pytest.fixture
@@ -48,14 +48,7 @@ async def test_one_transaction_per_hold_mode_is_equally_safe(db: Database) -> No
     # 13,700.00 and 500 concurrent holds of 100.00, each in its own transaction.
     ledger = PostgresLedger(db, batching=False)
     await open_rich(ledger, balance=1_370_000)
-    statuses: list[str] = []
-
-    async def one(n: int) -> None:
-        statuses.append((await withdraw_hold(ledger, f"c{n}", "ACC1", 10_000)).status)
-
-    async with trio.open_nursery() as nursery:
-        for n in range(500):
-            nursery.start_soon(one, n)
+    statuses = await concurrent_withdraw_statuses(ledger, 500, 10_000)
     assert statuses.count("approved") == 137
     assert ledger.holds.batches_sent == 500
     await ledger.check_invariants()

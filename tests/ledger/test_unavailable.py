@@ -8,7 +8,7 @@ import contextlib
 import os
 import signal
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -71,6 +71,18 @@ def own_postgres() -> Iterator[OwnPostgres]:
             instance.server.cleanup()
 
 
+@contextlib.asynccontextmanager
+async def funded_ledger(own_postgres: OwnPostgres) -> AsyncIterator[PostgresLedger]:
+    """A ledger on the test's own server (migrated, short call deadline) with ACC1 funded."""
+    async with open_database(
+        own_postgres.dsn, pool_size_max=4, call_timeout_s=CALL_TIMEOUT_S
+    ) as db:
+        await migrate(db)
+        ledger = PostgresLedger(db)
+        await ledger.open_account("ACC1", name="a", currency=CURRENCY, balance=100_000)
+        yield ledger
+
+
 async def eventually_approved(ledger: PostgresLedger, key: str, within_s: float) -> None:
     with trio.fail_after(within_s):
         while True:
@@ -82,12 +94,7 @@ async def eventually_approved(ledger: PostgresLedger, key: str, within_s: float)
 
 
 async def test_down_fails_fast_and_reconnects_after_restart(own_postgres: OwnPostgres) -> None:
-    async with open_database(
-        own_postgres.dsn, pool_size_max=4, call_timeout_s=CALL_TIMEOUT_S
-    ) as db:
-        await migrate(db)
-        ledger = PostgresLedger(db)
-        await ledger.open_account("ACC1", name="a", currency=CURRENCY, balance=100_000)
+    async with funded_ledger(own_postgres) as ledger:
         assert (await withdraw_hold(ledger, "before", "ACC1", 100)).approved
 
         await trio.to_thread.run_sync(own_postgres.crash)
@@ -108,12 +115,7 @@ async def test_down_fails_fast_and_reconnects_after_restart(own_postgres: OwnPos
 
 
 async def test_hung_server_fails_at_the_deadline(own_postgres: OwnPostgres) -> None:
-    async with open_database(
-        own_postgres.dsn, pool_size_max=4, call_timeout_s=CALL_TIMEOUT_S
-    ) as db:
-        await migrate(db)
-        ledger = PostgresLedger(db)
-        await ledger.open_account("ACC1", name="a", currency=CURRENCY, balance=100_000)
+    async with funded_ledger(own_postgres) as ledger:
         pids = own_postgres.processes()
         for pid in pids:
             os.kill(pid, signal.SIGSTOP)

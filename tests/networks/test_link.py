@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from switch.networks.base import NetworkSignedOff, NetworkStatus, NetworkUnavailable
-from switch.networks.link import LinkSettings, OutboundLink, next_backoff
+from switch.networks.link import OutboundLink
+from switch.networks.link_settings import LinkSettings, next_backoff
 from switch.protocol.framing import FrameDecoder, encode_frame
 from switch.protocol.message import decode_message, encode_message
 from switch.protocol.responses import response_fields

@@ -26,6 +26,13 @@ async def _transaction(db: Database, stan: str = "000001") -> int:
     ))
 
 
+async def _advice_queued(db: Database, kind: AdviceKind, stan: str = "000001") -> None:
+    """A network transaction with one advice of ``kind`` (100.00) queued for it."""
+    txn = await _transaction(db, stan=stan)
+    await store_forward.enqueue(db, transaction_id=txn, network="demo", kind=kind,
+                                amount_minor=10_000)
+
+
 async def _build(queued: QueuedAdvice) -> NetworkAdvice:
     """A stand-in for the acquirer's builder: records which attempt each send was."""
     return queued  # type: ignore[return-value]
@@ -44,9 +51,7 @@ async def test_enqueue_is_once_per_kind(db: Database) -> None:
 
 
 async def test_repeated_until_acknowledged_then_never_again(db: Database) -> None:
-    txn = await _transaction(db)
-    await store_forward.enqueue(db, transaction_id=txn, network="demo",
-                                kind=AdviceKind.COMPLETION, amount_minor=10_000)
+    await _advice_queued(db, AdviceKind.COMPLETION)
     attempts: list[int] = []
 
     async def send(advice: NetworkAdvice) -> None:
@@ -72,9 +77,7 @@ async def test_repeated_until_acknowledged_then_never_again(db: Database) -> Non
 
 async def test_two_senders_deliver_each_advice_exactly_once(db: Database) -> None:
     for index in range(20):
-        txn = await _transaction(db, stan=f"{index + 1:06d}")
-        await store_forward.enqueue(db, transaction_id=txn, network="demo",
-                                    kind=AdviceKind.REVERSAL, amount_minor=10_000)
+        await _advice_queued(db, AdviceKind.REVERSAL, stan=f"{index + 1:06d}")
     delivered: list[int] = []
 
     async def send(advice: NetworkAdvice) -> None:
@@ -96,9 +99,7 @@ async def test_two_senders_deliver_each_advice_exactly_once(db: Database) -> Non
 
 
 async def test_nothing_is_sent_while_the_network_is_down(db: Database) -> None:
-    txn = await _transaction(db)
-    await store_forward.enqueue(db, transaction_id=txn, network="demo",
-                                kind=AdviceKind.REVERSAL, amount_minor=10_000)
+    await _advice_queued(db, AdviceKind.REVERSAL)
     sent: list[int] = []
 
     async def send(advice: NetworkAdvice) -> None:

@@ -21,12 +21,17 @@ async def _serve_quietly(serve: Serve, transport: Transport) -> None:
 
 
 @asynccontextmanager
-async def memory_link(serve: Serve) -> AsyncIterator[Transport]:
-    """Start `serve` on the device end of an in-memory line; yield the host end."""
-    host, device = memory_transport_pair()
+async def _served(
+    serve: Serve,
+    host: Transport,
+    device: Transport,
+    settle: Callable[[], Awaitable[object]],
+    close_after: Transport | None = None,
+) -> AsyncIterator[Transport]:
+    """Run `serve` on `device` while the body talks to `host`; `settle` lets it start."""
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_serve_quietly, serve, device)
-        await trio.testing.wait_all_tasks_blocked()
+        await settle()
         try:
             yield host
         finally:
@@ -35,6 +40,16 @@ async def memory_link(serve: Serve) -> AsyncIterator[Transport]:
             with trio.CancelScope(shield=True):
                 await host.aclose()
             nursery.cancel_scope.cancel()
+            if close_after is not None:
+                await close_after.aclose()
+
+
+@asynccontextmanager
+async def memory_link(serve: Serve) -> AsyncIterator[Transport]:
+    """Start `serve` on the device end of an in-memory line; yield the host end."""
+    host, device = memory_transport_pair()
+    async with _served(serve, host, device, trio.testing.wait_all_tasks_blocked) as linked:
+        yield linked
 
 
 @asynccontextmanager
@@ -44,15 +59,5 @@ async def pty_link(serve: Serve) -> AsyncIterator[Transport]:
     device = pair.device_transport()
     host = pair.open_driver_transport()
     pair.close_slave_keeper()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_serve_quietly, serve, device)
-        await trio.sleep(0)
-        try:
-            yield host
-        finally:
-            # Close first, then cancel: an await after cancel() would raise Cancelled here and
-            # the nursery would swallow it together with the body's own exception.
-            with trio.CancelScope(shield=True):
-                await host.aclose()
-            nursery.cancel_scope.cancel()
-            await device.aclose()
+    async with _served(serve, host, device, trio.lowlevel.checkpoint, close_after=device) as linked:
+        yield linked
