@@ -17,11 +17,12 @@ from typing import Any
 import asyncpg
 
 from switch.authorization import audit, card_status
-from switch.authorization.cards import CARD_STATUSES, CardRecord, card_by_pan_hash, mask_pan
+from switch.authorization.cards import CARD_STATUSES, CardRecord, card_by_pan_hash
 from switch.authorization.limits import validate_limits
 from switch.db.runtime import Database
 from switch.hsm.protocol import Hsm
 from switch.hsm.verification_data import PinVerificationData
+from switch.protocol.masking import mask_pan  # the one rule (6 + 4), stored with the card
 
 PVK_NAME = "pvk"
 PVK_USAGE = "V1"  # IBM 3624 PIN verification key

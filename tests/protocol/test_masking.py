@@ -127,3 +127,11 @@ def test_fails_closed_on_unparseable_values() -> None:
 )
 def test_scrub_text_golden(text: str, scrubbed: str) -> None:
     assert scrub_text(text) == scrubbed
+
+
+def test_the_switch_has_one_pan_rule() -> None:
+    """The masked PAN stored with a card (``cards.pan_masked``) is made by this same rule."""
+    from switch.authorization import cards, issuing
+
+    assert issuing.mask_pan is mask_pan
+    assert not hasattr(cards, "mask_pan")
