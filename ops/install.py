@@ -10,18 +10,20 @@ to ``SwitchMetrics`` helpers made where those events happen (docs/operations.md)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from ops.metrics import SwitchMetrics
+import trio
+
 from ops.metrics_snapshot import DatabaseSnapshot
+from switch.ports import ExtensionHost
 
 
-def install(app: Any) -> DatabaseSnapshot:
-    """``app`` is a ``switch.app.SwitchApp`` (typed ``Any`` to keep ops free of the core)."""
-    metrics: SwitchMetrics = app.metrics
+def install(app: ExtensionHost) -> DatabaseSnapshot:
+    """``app`` is a ``switch.app.SwitchApp``, seen through the :class:`ExtensionHost` port so
+    ops depends on what it uses, not on the core's app class."""
+    metrics = app.metrics
     snapshot = DatabaseSnapshot(metrics.registry)
 
-    async def refresh_snapshot(task_status: Any) -> None:
+    async def refresh_snapshot(task_status: trio.TaskStatus[None]) -> None:
         await snapshot.run(app.db, task_status=task_status)
 
     app.add_background_task(refresh_snapshot)
@@ -30,7 +32,7 @@ def install(app: Any) -> DatabaseSnapshot:
     metrics.set_pool_stats(
         lambda: (pool.get_size() - pool.get_idle_size(), pool.get_idle_size(),
                  pool.get_max_size()))
-    cert = getattr(app.config.server, "tls_cert", None)
+    cert = app.config.server.tls_cert
     if cert:
         metrics.set_tls_certificate_expiry(certificate_expiry(Path(cert)))
     return snapshot

@@ -1,10 +1,10 @@
 """Structured JSON logs on standard error (or a file), one object per line.
 
 Only whitelisted ``extra`` keys are written, and message fields (``extra={"fields":
-...}``) always pass through :func:`ops.masking.mask_fields`: a caller cannot log a
+...}``) always pass through :func:`switch.protocol.masking.mask_fields`: a caller cannot log a
 PIN block or track 2 by accident. Raw message bytes are never logged.
 
-Free text is scrubbed too (:func:`ops.masking.scrub_text`): the message, every string
+Free text is scrubbed too (:func:`switch.protocol.masking.scrub_text`): the message, every string
 extra and the traceback. An exception from the database driver (asyncpg) is logged by
 class and SQLSTATE only: its message and DETAIL can quote row values (a PAN in a
 unique-violation DETAIL, for instance), so they are replaced (issue 11 item 5).
@@ -19,7 +19,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ops.masking import WIPED, mask_fields, scrub_text
+from switch.protocol.masking import WIPED, mask_fields, scrub_text
 
 DATABASE_ERROR_TEXT: Final = "[database error text withheld]"
 

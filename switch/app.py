@@ -3,7 +3,9 @@
 Other parts plug in through :meth:`SwitchApp.install_extensions`: when the
 ``switch.authorization`` package is installed its ``install(app)`` is called and
 may use ``app.config``, ``app.db``, ``app.hsm``, ``app.dispatcher``,
-``app.metrics``, ``app.ledger`` and :meth:`SwitchApp.add_background_task`.
+``app.metrics``, ``app.ledger`` and :meth:`SwitchApp.add_background_task`. What each
+``install(app)`` uses is a Protocol (``switch/ports.py``, ``AuthorizationHost``,
+``NetworksHost``); mypy checks below that this class provides all of them.
 """
 
 from __future__ import annotations
@@ -12,8 +14,7 @@ import importlib
 import inspect
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -24,8 +25,17 @@ from switch.db.notifications import Notifications
 from switch.db.runtime import Database
 from switch.dispatch import Dispatcher
 from switch.netmgmt import NetworkManagement, TerminalDirectory
+from switch.ports import BackgroundTask, ExtensionHost
 from switch.server import SwitchServer
 from switch.session import SessionRegistry
+
+if TYPE_CHECKING:
+    from ledger_adapter import Ledger
+    from switch.authorization import AuthorizationHost
+    from switch.authorization.service import Authorization
+    from switch.hsm import Hsm
+    from switch.networks import NetworksHost
+    from switch.networks.acquiring import NetworkAcquirer
 
 log = logging.getLogger("atm.app")
 
@@ -34,7 +44,6 @@ TERMINAL_STATUS_TTL_NOTIFIED_S = 60.0
 
 # networks after authorization; ops.install adds the database snapshot and pool gauges
 EXTENSIONS = ("switch.authorization", "switch.networks", "ops.install")
-BackgroundTask = Callable[..., Awaitable[None]]
 
 
 class SwitchApp:
@@ -45,14 +54,17 @@ class SwitchApp:
         config: Config,
         db: Database,
         *,
-        hsm: Any = None,
+        hsm: Hsm | None = None,
         metrics: SwitchMetrics | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.config = config
         self.db = db
         self.hsm = hsm
-        self.ledger: Any = None
+        # Set by extensions while installing (switch.authorization, switch.networks).
+        self.ledger: Ledger | None = None
+        self.authorization: Authorization | None = None
+        self.networks: NetworkAcquirer | None = None
         self.metrics = metrics or SwitchMetrics()
         self.sessions = SessionRegistry()
         # LISTEN/NOTIFY for cache invalidation; extensions subscribe while installing.
@@ -133,6 +145,14 @@ class SwitchApp:
                 "ops endpoint not started",
                 extra={"address": f"{ops.metrics_host}:{ops.metrics_port}", "reason": str(exc)},
             )
+
+
+if TYPE_CHECKING:
+
+    def _provides_every_install_port(app: SwitchApp) -> None:
+        """Never called: mypy checks here that the app is what each ``install(app)`` takes."""
+        ports: tuple[ExtensionHost, AuthorizationHost, NetworksHost] = (app, app, app)
+        del ports
 
 
 def server_tls_context(config: ServerConfig) -> ssl.SSLContext | None:

@@ -10,14 +10,45 @@ registers it on ``app.dispatcher`` and returns it; the app runs
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from switch.authorization.context import AuthContext
-from switch.authorization.service import Authorization
+from switch.authorization.service import Authorization, Registrar, Subscriptions
+from switch.ports import ExtensionHost, NotifiedCache, SignOnSteps
+
+if TYPE_CHECKING:
+    from ledger_adapter import Ledger
 
 
-def install(app: Any) -> Authorization:
-    ledger = getattr(app, "ledger", None)
+class AuthorizationHost(ExtensionHost, Protocol):
+    """What :func:`install` uses of the app (``switch.app.SwitchApp`` implements it)."""
+
+    # The ledger the app was given; install opens a PostgresLedger over ``db`` when None.
+    ledger: Ledger | None
+    # Set by install, read by the card networks' install.
+    authorization: Authorization | None
+
+    @property
+    def dispatcher(self) -> Registrar: ...
+
+    @property
+    def network(self) -> SignOnSteps: ...
+
+    @property
+    def notifications(self) -> Subscriptions: ...
+
+    @property
+    def terminals(self) -> NotifiedCache: ...
+
+
+class HsmMissing(RuntimeError):
+    """An app without an HSM cannot authorize: PINs and MACs need one."""
+
+
+def install(app: AuthorizationHost) -> Authorization:
+    if app.hsm is None:
+        raise HsmMissing("switch.authorization needs an HSM: build the app with hsm=...")
+    ledger = app.ledger
     if ledger is None:
         from switch.authorization.wiring import open_ledger
 
@@ -29,28 +60,22 @@ def install(app: Any) -> Authorization:
         hsm=app.hsm,
         ledger=ledger,
         request_deadline_s=app.config.server.request_deadline_s,
-        metrics=getattr(app, "metrics", None),
-        void_journal_path=_void_journal_path(app),
+        metrics=app.metrics,
+        void_journal_path=_void_journal_path(app.config.data_dir),
     )
     service = Authorization(ctx)
     service.register(app.dispatcher)
-    network = getattr(app, "network", None)
-    if network is not None:  # keys re-read under each sign-on (caches.py, KeyBook.refresh)
-        network.add_sign_on_step(service.keys.refresh)
-    hub = getattr(app, "notifications", None)
-    if hub is not None:
-        service.subscribe(hub, getattr(app, "terminals", None))
+    # Keys re-read under each sign-on (caches.py, KeyBook.refresh).
+    app.network.add_sign_on_step(service.keys.refresh)
+    service.subscribe(app.notifications, app.terminals)
     app.authorization = service
-    add_task = getattr(app, "add_background_task", None)
-    if add_task is not None:
-        add_task(service.run_background)
+    app.add_background_task(service.run_background)
     return service
 
 
-def _void_journal_path(app: Any) -> Path | None:
+def _void_journal_path(data_dir: Path) -> Path | None:
     """``<data_dir>/void-journal.jsonl`` when the app has a data directory on disk."""
-    data_dir = getattr(app.config, "data_dir", None)
-    if data_dir is None or not Path(data_dir).is_dir():
+    if not Path(data_dir).is_dir():
         return None
     return Path(data_dir) / "void-journal.jsonl"
 
@@ -59,4 +84,10 @@ def _void_journal_path(app: Any) -> Path | None:
 # catalogue play chip transactions against this switch.
 CHIP_CARDS_SUPPORTED = True
 
-__all__ = ["CHIP_CARDS_SUPPORTED", "Authorization", "install"]
+__all__ = [
+    "CHIP_CARDS_SUPPORTED",
+    "Authorization",
+    "AuthorizationHost",
+    "HsmMissing",
+    "install",
+]

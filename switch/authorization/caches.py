@@ -32,6 +32,7 @@ from switch.config import AuthorizationConfig
 from switch.db.runtime import Database, DatabaseUnavailable
 from switch.emv.checks import ChipOnFile
 from switch.hsm.verification_data import PinVerificationData
+from switch.ports import TerminalSession
 
 cards_cached_max: Final = 200_000
 card_lookup_batch_max: Final = 256
@@ -177,7 +178,9 @@ class KeyBook:
         self._generation = 0
         self._last: OrderedDict[str, TerminalKeys] = OrderedDict()
 
-    async def load(self, terminal_id: str, session: Any = None) -> TerminalKeys | None:
+    async def load(
+        self, terminal_id: str, session: TerminalSession | None = None
+    ) -> TerminalKeys | None:
         """Current keys; when PostgreSQL is down, the last known keys (or re-raise)."""
         if terminal_id in self._cached:
             return self._cached[terminal_id]
@@ -191,7 +194,9 @@ class KeyBook:
             return remembered
         return self._store(terminal_id, keys, generation)
 
-    async def refresh(self, terminal_id: str, session: Any = None) -> TerminalKeys | None:
+    async def refresh(
+        self, terminal_id: str, session: TerminalSession | None = None
+    ) -> TerminalKeys | None:
         """Under a sign-on, before it is answered: the keys as PostgreSQL has them now, so
         the terminal's first message is checked and answered under the keys most recently
         agreed on any node. Raises DatabaseUnavailable (the sign-on is answered ``91``)."""
@@ -224,7 +229,7 @@ class KeyBook:
         self._cached[terminal_id] = keys
         return keys
 
-    def remember(self, keys: TerminalKeys, session: Any = None) -> None:
+    def remember(self, keys: TerminalKeys, session: TerminalSession | None = None) -> None:
         """Keys this process just wrote (key exchange): used at once, before the NOTIFY."""
         self._generation += 1
         self._cached[keys.terminal_id] = self._remember_last(keys)

@@ -69,11 +69,6 @@ async def card_by_id(db: Database, card_id: int) -> CardRecord | None:
     return card_from_row(await db.fetchrow("SELECT * FROM cards WHERE card_id = $1", card_id))
 
 
-def mask_pan(pan: str) -> str:
-    """First 6 + last 4 (PCI)."""
-    return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
-
-
 def is_expired(expiry: str, today: dt.date) -> bool:
     """A card is valid through the last day of its YYMM month."""
     year, month = 2000 + int(expiry[:2]), int(expiry[2:4])

@@ -8,7 +8,6 @@ MAC: the dispatcher checks sign-on; field 41 must also be the signed-on terminal
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import trio
 
@@ -23,6 +22,7 @@ from switch.authorization.request import FinancialRequest, parse_request
 from switch.authorization.security import KeyBook, TerminalKeys, verify_request_mac
 from switch.db.runtime import DatabaseUnavailable
 from switch.emv.checks import chip_format_error
+from switch.ports import TerminalSession
 from switch.protocol.message import Message
 
 
@@ -37,7 +37,9 @@ class FinancialHandler:
         self._financial = financial
         self._advices = advices
 
-    async def __call__(self, message: Message, raw: bytes, session: Any) -> bytes | None:
+    async def __call__(
+        self, message: Message, raw: bytes, session: TerminalSession
+    ) -> bytes | None:
         ctx = self._ctx
         received_at = ctx.clock()
         # Spec 5.6: this handler keeps the request deadline itself (the server adds no scope
@@ -50,7 +52,7 @@ class FinancialHandler:
         if request.key.message_class == "0200" and chip_format_error(message.fields) is not None:
             # Section 11: malformed chip data is a format error (30, first of spec 6's checks).
             return await self._unrecorded(message, None, Outcome.FORMAT_ERROR, request.language)
-        if getattr(session, "terminal_id", None) != request.key.terminal_id:
+        if session.terminal_id != request.key.terminal_id:
             return await self._unrecorded(message, None, Outcome.TERMINAL_NOT_PERMITTED, None)
         try:
             loaded = await self._keys.load(request.key.terminal_id)

@@ -17,11 +17,12 @@ from typing import Any
 import asyncpg
 
 from switch.authorization import audit, card_status
-from switch.authorization.cards import CARD_STATUSES, CardRecord, card_by_pan_hash, mask_pan
+from switch.authorization.cards import CARD_STATUSES, CardRecord, card_by_pan_hash
 from switch.authorization.limits import validate_limits
 from switch.db.runtime import Database
-from switch.hsm.software import SoftwareHsm
+from switch.hsm.protocol import Hsm
 from switch.hsm.verification_data import PinVerificationData
+from switch.protocol.masking import mask_pan  # the one rule (6 + 4), stored with the card
 
 PVK_NAME = "pvk"
 PVK_USAGE = "V1"  # IBM 3624 PIN verification key
@@ -44,7 +45,7 @@ class IssuedCard:
     pin: str | None  # only from a test-mode PIN mailer
 
 
-async def issuer_pvk(db: Database, hsm: SoftwareHsm) -> str:
+async def issuer_pvk(db: Database, hsm: Hsm) -> str:
     """The issuer's PIN verification key handle; generated once, kept under the LMK."""
     handle = await db.fetchval("SELECT handle FROM issuer_keys WHERE name = $1", PVK_NAME)
     if handle is not None:
@@ -69,7 +70,7 @@ def check_card_data(pan: str, expiry: str, status: str) -> None:
 
 async def upsert_card(
     db: Database,
-    hsm: SoftwareHsm,
+    hsm: Hsm,
     *,
     pan: str,
     expiry: str,
@@ -121,7 +122,7 @@ def _check_reissue(before: CardRecord, status: str) -> None:
                                 "active needs a second person (reactivate it first)")
 
 
-async def find_card(db: Database, hsm: SoftwareHsm, pan: str) -> CardRecord:
+async def find_card(db: Database, hsm: Hsm, pan: str) -> CardRecord:
     if not _PAN.match(pan):
         raise CardAdminError("a PAN is 12-19 digits")
     card = await card_by_pan_hash(db, await hsm.pan_lookup_hash(pan))
@@ -143,7 +144,7 @@ _STATUS_OF_OPERATION = {op: st for st, op in card_status.OPERATION_FOR_STATUS.it
 
 
 async def set_card_status(
-    db: Database, hsm: SoftwareHsm, pan: str, status: str, *, reset_tries: bool = False
+    db: Database, hsm: Hsm, pan: str, status: str, *, reset_tries: bool = False
 ) -> CardRecord:
     """Block/unblock, report lost/stolen, close (the CLI's verbs, named by the status they ask
     for): checked by the state machine (:mod:`switch.authorization.card_status`); audited in
@@ -155,7 +156,7 @@ async def set_card_status(
 
 
 async def change_status(
-    db: Database, hsm: SoftwareHsm, pan: str, operation: str, *, reset_tries: bool = False
+    db: Database, hsm: Hsm, pan: str, operation: str, *, reset_tries: bool = False
 ) -> CardRecord:
     """Apply one operator's status ``operation``; refused with :class:`CardAdminError` when the
     state machine refuses it or it needs a second person (:class:`NeedsSecondPerson`)."""
@@ -175,7 +176,7 @@ async def change_status(
                                action=f"card.status.{after_status}", reset_tries=reset_tries)
 
 
-async def reactivate(db: Database, hsm: SoftwareHsm, pan: str, *, actor: str | None = None
+async def reactivate(db: Database, hsm: Hsm, pan: str, *, actor: str | None = None
                      ) -> CardRecord:
     """A lost or stolen card made active again: only the executor of an approved
     dual-control request calls this (switch/admin/handlers/cards.py)."""
@@ -188,7 +189,7 @@ async def reactivate(db: Database, hsm: SoftwareHsm, pan: str, *, actor: str | N
                                reset_tries=True, clear_report=True, actor=actor)
 
 
-async def _apply_status(db: Database, hsm: SoftwareHsm, pan: str, before: CardRecord,
+async def _apply_status(db: Database, hsm: Hsm, pan: str, before: CardRecord,
                         status: str, *, action: str, reset_tries: bool,
                         clear_report: bool = False, actor: str | None = None) -> CardRecord:
     """Compare-and-set from the status read, with the audit row in the same transaction."""
@@ -216,7 +217,7 @@ def _trigger_message(exc: asyncpg.PostgresError) -> str:
     return message.split(": ", 1)[-1]
 
 
-async def reset_tries(db: Database, hsm: SoftwareHsm, pan: str) -> CardRecord:
+async def reset_tries(db: Database, hsm: Hsm, pan: str) -> CardRecord:
     """Reset the PIN try counter and nothing else: a blocked card stays blocked (unblock it),
     a lost, stolen or closed card keeps its status (issue 18)."""
     before = await find_card(db, hsm, pan)

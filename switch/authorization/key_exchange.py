@@ -14,13 +14,12 @@ the customer's), as is one whose TMK changed during the exchange.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ops.metrics import DEFAULT_GROUP
 from switch.authorization.context import AuthContext
 from switch.authorization.security import KeyBook, TerminalKeys
 from switch.db.runtime import DatabaseUnavailable
 from switch.hsm.errors import HsmError
+from switch.ports import TerminalSession
 from switch.protocol.field48 import encode_tags
 from switch.protocol.message import Message, encode_message
 from switch.protocol.responses import response_fields, response_mti
@@ -31,7 +30,9 @@ class KeyExchangeHandler:
         self._ctx = ctx
         self._keys = keys
 
-    async def __call__(self, message: Message, raw: bytes, session: Any) -> bytes | None:
+    async def __call__(
+        self, message: Message, raw: bytes, session: TerminalSession
+    ) -> bytes | None:
         terminal_id = message.terminal_id or ""
         try:
             keys = await self._keys.load(terminal_id)
@@ -52,7 +53,9 @@ class KeyExchangeHandler:
             metrics.key_exchange(DEFAULT_GROUP, code == "00")
         return self._answer(message, code, extra)
 
-    async def _exchange(self, keys: TerminalKeys, session: Any) -> dict[str, str] | None:
+    async def _exchange(
+        self, keys: TerminalKeys, session: TerminalSession
+    ) -> dict[str, str] | None:
         issued = await self._ctx.hsm.issue_terminal_working_keys(keys.tmk)
         version = await self._ctx.db.fetchval(
             "UPDATE terminal_keys SET tpk = $2, tak = $3, updated_at = now()"

@@ -9,7 +9,8 @@ engine (``routed.py``), and its advices by the same advice batch.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import trio
 
@@ -26,6 +27,7 @@ from switch.authorization.void_journal import VoidJournal
 from switch.db.runtime import DatabaseUnavailable
 from switch.hsm.errors import HsmError
 from switch.netmgmt import Handler
+from switch.ports import NotifiedCache, TerminalSession
 from switch.protocol.message import Message
 
 CARDS_CHANNEL = "atm_cards"
@@ -34,16 +36,26 @@ SELF_TIMED_MTIS = frozenset({"0200", "0220", "0221", "0420", "0421"})
 TERMINALS_CHANNEL = "atm_terminals"
 
 
+# (request, session, mac_input) -> MAC hex, or None: the MAC of an answer the core builds.
+ResponseMacProvider = Callable[[Message, TerminalSession, bytes], Awaitable[str | None]]
+
+
 class Registrar(Protocol):
+    """What the service needs of the core's ``switch.dispatch.Dispatcher``."""
+
     def register(self, message_class: str, handler: Handler) -> None: ...
+
+    def mark_self_timed(self, mtis: frozenset[str]) -> None: ...
+
+    def set_response_mac(self, provider: ResponseMacProvider) -> None: ...
 
 
 class Subscriptions(Protocol):
     """What the service needs of ``switch.db.notifications.Notifications``."""
 
-    def subscribe(self, channel: str, callback: Any) -> None: ...
+    def subscribe(self, channel: str, callback: Callable[[str], None]) -> None: ...
 
-    def on_reset(self, callback: Any) -> None: ...
+    def on_reset(self, callback: Callable[[], None]) -> None: ...
 
 
 class Authorization:
@@ -66,14 +78,12 @@ class Authorization:
         for message_class in ("0200", "0220", "0420"):
             dispatcher.register(message_class, self.handler)
         dispatcher.register("0800/161", self.key_exchange)
-        mark_self_timed = getattr(dispatcher, "mark_self_timed", None)
-        if mark_self_timed is not None:
-            mark_self_timed(SELF_TIMED_MTIS)
-        set_response_mac = getattr(dispatcher, "set_response_mac", None)
-        if set_response_mac is not None:
-            set_response_mac(self.response_mac)
+        dispatcher.mark_self_timed(SELF_TIMED_MTIS)
+        dispatcher.set_response_mac(self.response_mac)
 
-    def subscribe(self, hub: Subscriptions, terminal_directory: Any = None) -> None:
+    def subscribe(
+        self, hub: Subscriptions, terminal_directory: NotifiedCache | None = None
+    ) -> None:
         """Drop cached cards and keys when PostgreSQL says they changed (or may have)."""
         hub.subscribe(CARDS_CHANNEL, self.cards.invalidate)
         hub.subscribe(TERMINALS_CHANNEL, self.keys.invalidate)
@@ -83,18 +93,16 @@ class Authorization:
             hub.subscribe(TERMINALS_CHANNEL, terminal_directory.invalidate)
             hub.on_reset(terminal_directory.clear)
 
-    async def response_mac(self, request: Message, session: Any, mac_input: bytes) -> str | None:
+    async def response_mac(
+        self, request: Message, session: TerminalSession, mac_input: bytes
+    ) -> str | None:
         """MAC for an answer the core builds (91, 96, 12).
 
         Spec 10: only with the key of the terminal signed on over this connection, never the
         key of whatever terminal field 41 names; no MAC otherwise.
         """
-        terminal_id = getattr(session, "terminal_id", None)
-        if (
-            not terminal_id
-            or not getattr(session, "signed_on", False)
-            or terminal_id != request.terminal_id
-        ):
+        terminal_id = session.terminal_id
+        if not terminal_id or not session.signed_on or terminal_id != request.terminal_id:
             return None
         keys = self.keys.remembered(terminal_id)
         if keys is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from switch.commands.common import (
     CliError,
@@ -21,6 +21,19 @@ from switch.commands.common import (
 )
 from switch.config import Config
 from switch.db.runtime import Database
+from switch.hsm.protocol import Hsm
+
+if TYPE_CHECKING:
+    from switch.hsm.results import PinMailer
+
+
+
+class CardIssuingHsm(Hsm, Protocol):
+    """What these commands use of the HSM: the public API plus the test-mode PIN mailer
+    (``SoftwareHsm`` refuses it outside test mode; ``issue`` checks the mode first)."""
+
+    async def issue_pin_mailer_test_mode(self, *, pvk: str, pan: str) -> PinMailer: ...
+
 
 STATUS_ACTIONS = {
     "lost": ("lost", False),
@@ -59,7 +72,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         parser.set_defaults(handler=handler)
 
 
-def _run(config: Config, fn: Callable[[Any, Database], Awaitable[dict[str, Any]]],
+def _run(config: Config, fn: Callable[[CardIssuingHsm, Database], Awaitable[dict[str, Any]]],
          *, test_mode: bool | None = None) -> dict[str, Any]:
     from switch.authorization.issuing import CardAdminError
     from switch.authorization.limits import LimitsError
@@ -103,7 +116,7 @@ def _issue(args: argparse.Namespace, config: Config) -> int:
     if not isinstance(limits, dict):
         raise CliError("--limits must be a JSON object")
 
-    async def work(hsm: Any, db: Database) -> dict[str, Any]:
+    async def work(hsm: CardIssuingHsm, db: Database) -> dict[str, Any]:
         try:
             await open_ledger(db).get_account(args.account)
         except AccountNotFound as exc:
@@ -126,7 +139,7 @@ def _set_status(args: argparse.Namespace, config: Config) -> int:
 
     pan = read_pan(args)
 
-    async def work(hsm: Any, db: Database) -> dict[str, Any]:
+    async def work(hsm: CardIssuingHsm, db: Database) -> dict[str, Any]:
         card = await set_card_status(db, hsm, pan, args.status, reset_tries=args.reset_tries)
         return card.as_dict()
 
@@ -140,7 +153,7 @@ def _reset_tries(args: argparse.Namespace, config: Config) -> int:
 
     pan = read_pan(args)
 
-    async def work(hsm: Any, db: Database) -> dict[str, Any]:
+    async def work(hsm: CardIssuingHsm, db: Database) -> dict[str, Any]:
         return (await reset_tries(db, hsm, pan)).as_dict()
 
     card = _run(config, work)
@@ -153,7 +166,7 @@ def _show(args: argparse.Namespace, config: Config) -> int:
 
     pan = read_pan(args)
 
-    async def work(hsm: Any, db: Database) -> dict[str, Any]:
+    async def work(hsm: CardIssuingHsm, db: Database) -> dict[str, Any]:
         return (await find_card(db, hsm, pan)).as_dict()
 
     card = _run(config, work)

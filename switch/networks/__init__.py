@@ -10,7 +10,8 @@ the links and store-and-forward senders beside the server. See docs/networks.md.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from switch.networks.base import (
     AdviceKind,
@@ -26,11 +27,26 @@ from switch.networks.base import (
     NetworkStatus,
     NetworkUnavailable,
 )
+from switch.ports import ExtensionHost
+
+if TYPE_CHECKING:
+    from switch.authorization.service import Authorization
+    from switch.networks.acquiring import NetworkAcquirer
+    from switch.networks.registry import RegisteredNetwork
 
 log = logging.getLogger("atm.networks")
 
 
-def install(app: Any) -> Any:
+class NetworksHost(ExtensionHost, Protocol):
+    """What :func:`install` uses of the app (``switch.app.SwitchApp`` implements it)."""
+
+    # Installed before the networks (``switch.app.EXTENSIONS``); None: not installed.
+    authorization: Authorization | None
+    # Set by install: the acquirer, when networks are configured.
+    networks: NetworkAcquirer | None
+
+
+def install(app: NetworksHost) -> NetworkAcquirer | None:
     """Wire the configured networks into ``app``; returns the acquirer, or None if none."""
     config = app.config.networks
     if not config.routes and not config.instances:
@@ -38,23 +54,27 @@ def install(app: Any) -> Any:
     from switch.networks.acquiring import NetworkAcquirer
     from switch.networks.registry import build_registry
 
-    authorization = getattr(app, "authorization", None)
+    authorization = app.authorization
     if authorization is None:
         raise NetworkConfigError("card networks need switch.authorization installed first")
-    registry = build_registry(config, NetworkServices(hsm=app.hsm))
-    acquirer = NetworkAcquirer(registry, db=app.db, hsm=app.hsm)
+    hsm = app.hsm
+    if hsm is None:
+        raise NetworkConfigError("card networks need an HSM: build the app with hsm=...")
+    registry = build_registry(config, NetworkServices(hsm=hsm))
+    acquirer = NetworkAcquirer(registry, db=app.db, hsm=hsm)
     authorization.ctx.networks = acquirer
     app.networks = acquirer
-    metrics = getattr(app, "metrics", None)
-    if metrics is not None:  # link state read at scrape time (bounded: configured networks)
-        for name, registered in registry.networks.items():
-            metrics.network_link_up.labels(network=name).set_function(
-                lambda r=registered: 1.0 if r.status is NetworkStatus.SIGNED_ON else 0.0
-            )
+    # Link state read at scrape time (bounded: configured networks).
+    for name, registered in registry.networks.items():
+        app.metrics.network_link_up.labels(network=name).set_function(_link_up(registered))
     app.add_background_task(acquirer.run)
     log.info("card networks installed", extra={"networks": sorted(registry.networks),
                                                "routes": len(registry.table)})
     return acquirer
+
+
+def _link_up(registered: RegisteredNetwork) -> Callable[[], float]:
+    return lambda: 1.0 if registered.status is NetworkStatus.SIGNED_ON else 0.0
 
 
 __all__ = [
@@ -70,5 +90,6 @@ __all__ = [
     "NetworkSignedOff",
     "NetworkStatus",
     "NetworkUnavailable",
+    "NetworksHost",
     "install",
 ]

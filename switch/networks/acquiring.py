@@ -26,7 +26,6 @@ from typing import Final
 
 import trio
 
-from ops.masking import mask_pan  # the one masking rule (6 + 4)
 from switch.authorization.context import utc_now
 from switch.authorization.network_port import NetworkDecision
 from switch.authorization.outcomes import Outcome
@@ -49,6 +48,7 @@ from switch.networks.base import (
     NetworkUnavailable,
 )
 from switch.networks.registry import NetworkRegistry, RegisteredNetwork, Routed, Unroutable
+from switch.protocol.masking import mask_pan  # the one masking rule (6 + 4)
 
 log = logging.getLogger("atm.networks")
 

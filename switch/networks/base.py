@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 import trio
 
 from switch.config import ConfigError
+from switch.hsm.protocol import Hsm
 
 
 class NetworkStatus(enum.Enum):
@@ -184,7 +185,7 @@ class CardNetwork(Protocol):
 class NetworkServices:
     """What the switch lends a plug-in when it is built: the HSM (key handles only)."""
 
-    hsm: Any
+    hsm: Hsm
     node_id: str = "ATMSWTCH"
 
 

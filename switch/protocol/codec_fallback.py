@@ -4,7 +4,7 @@ Why it exists: the table-driven fast path only says "valid, here are the fields"
 or "not for me". Everything else (malformed input, a field 48 in UTF-8 outside
 ASCII, a shape seen for the first time) comes here, and this module decides the
 outcome exactly as the codec that preceded it did (pyiso8583 plus the dialect's
-checks, kept in :mod:`switch.protocol.reference_codec`): the same accepted
+checks, kept as the test oracle ``tests/protocol/reference_codec.py``): the same accepted
 inputs, the same :class:`MessageFormatError` reason, field and salvaged MTI,
 STAN and fields, the same :class:`MessageBuildError` texts. It does so without
 pyiso8583, following pyiso8583's order of checks step by step, so the tests can

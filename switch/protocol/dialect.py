@@ -8,7 +8,7 @@ Every field this network uses is listed here once, with three kinds of facts:
 * ``content`` is the character class the value must match (pyiso8583 checks
   lengths only): ``n`` digits, ``an`` letters/digits/space, ``ans`` printable
   ASCII, ``z`` track-2 characters, ``hex`` upper-case hex, ``text`` any UTF-8.
-* ``mask`` says how a log may show the value (:mod:`ops.masking`): ``clear``,
+* ``mask`` says how a log may show the value (:mod:`switch.protocol.masking`): ``clear``,
   ``pan`` (first 6 + last 4), ``track2`` (only the masked PAN), ``tags`` (field
   48 with secret tags removed) or ``wipe``. A field without ``mask`` is wiped.
 

@@ -20,7 +20,7 @@ ELEMENT_HEADER_BYTES: Final = 5  # TAG 2 + LEN 3
 ELEMENT_VALUE_BYTES_MAX: Final = 999  # LEN is 3 digits
 FIELD_BYTES_MAX: Final = 999  # field 48 is ans..999 (LLLVAR)
 
-# Tags whose values are secret: logs never show them (spec 3; ops.masking).
+# Tags whose values are secret: logs never show them (spec 3; switch.protocol.masking).
 SECRET_TAGS: Final = frozenset({"NP", "PB", "KP", "KM"})
 
 

@@ -3,8 +3,8 @@
 The public entry points every layer uses. Since issue 10 they run on the table-driven
 codec (:mod:`switch.protocol.fastcodec`, a few µs a message); its exact fallback
 (:mod:`switch.protocol.codec_fallback`) keeps the behaviour of the pyiso8583-based
-codec this module used to hold (:mod:`switch.protocol.reference_codec`, now used by
-the tests as the independent cross-check) for every input:
+codec this module used to hold (now ``tests/protocol/reference_codec.py``, the tests'
+independent cross-check, not part of the package) for every input:
 
 Decoding is strict where pyiso8583 is lenient (it checks lengths, not characters):
 upper-case hex bitmaps, digit-only length prefixes, each field's character class

@@ -21,6 +21,7 @@ from switch.protocol.codes import (
 from switch.protocol.dialect import MAC_FIELD_PRIMARY, MAC_FIELD_SECONDARY
 from switch.protocol.errors import MessageFormatError
 from switch.protocol.field48 import decode_tags
+from switch.protocol.masking import mask_fields
 
 _set_attribute = object.__setattr__
 
@@ -42,8 +43,6 @@ class Message:
 
     def __repr__(self) -> str:
         """Masked (PAN, track 2, PIN blocks, keys): a repr can reach a log or a traceback."""
-        from ops.masking import mask_fields  # here: ops imports the protocol package
-
         return f"Message(mti={self.mti!r}, fields={mask_fields(self.fields)!r})"
 
     def get(self, field: str) -> str | None:

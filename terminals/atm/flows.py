@@ -1,25 +1,23 @@
 """The transaction states of the firmware: withdrawal, deposit, transfer, balance, mini
 statement and PIN change. Each function handles one state of :mod:`terminals.atm.states` and
-returns an event; :func:`handlers` hands them to the firmware's loop.
+returns an event; :func:`handlers` hands them to the firmware's loop. They see the firmware
+only through :class:`terminals.atm.flow_port.FlowHost`, so this module never imports it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from switch.protocol.message import Message
 from terminals.atm import replies
 from terminals.atm.cash import CassetteView, amount_is_dispensable, plan_dispense
+from terminals.atm.flow_port import FlowHost
 from terminals.atm.screens import format_amount
+from terminals.atm.session import TransactionRecord
 from terminals.atm.states import Event, State
 from terminals.devices.dispenser import CassetteState
 from terminals.drivers.dispenser import DispenseResult
 from terminals.drivers.errors import DriverError
-
-if TYPE_CHECKING:
-    from terminals.atm.firmware import AtmFirmware
-    from terminals.atm.session import TransactionRecord
 
 Handler = Callable[[], Awaitable[Event]]
 _UNUSABLE = frozenset({CassetteState.EMPTY, CassetteState.MISSING})
@@ -29,8 +27,8 @@ account_chars_max = 28  # spec 2, fields 102/103
 pin_change_mismatches_max = 2
 
 
-def handlers(atm: AtmFirmware) -> dict[State, Handler]:
-    def bind(handler: Callable[[AtmFirmware], Awaitable[Event]]) -> Handler:
+def handlers(atm: FlowHost) -> dict[State, Handler]:
+    def bind(handler: Callable[[FlowHost], Awaitable[Event]]) -> Handler:
         return lambda: handler(atm)
 
     return {
@@ -63,7 +61,7 @@ def parse_amount(text: str) -> int | None:
     return int(units) * _MINOR_PER_UNIT + int(cents.ljust(2, "0") or "0")
 
 
-async def _ask_amount(atm: AtmFirmware, name: str, options: tuple[str, ...]) -> int | None:
+async def _ask_amount(atm: FlowHost, name: str, options: tuple[str, ...]) -> int | None:
     """An amount from fast keys or typed digits; None when the customer cancels."""
     for _attempt in range(atm.config.amount_entry_tries_max):
         answer = await atm.choose(atm.screen(name, options=(*options, "cancel"),
@@ -78,7 +76,7 @@ async def _ask_amount(atm: AtmFirmware, name: str, options: tuple[str, ...]) -> 
 
 
 # -- withdrawal -------------------------------------------------------------------------------
-async def withdrawal_amount(atm: AtmFirmware) -> Event:
+async def withdrawal_amount(atm: FlowHost) -> Event:
     session = atm.current_session()
     fast = tuple(str(amount // _MINOR_PER_UNIT) for amount in atm.config.fast_amounts_minor)
     for _attempt in range(atm.config.amount_entry_tries_max):
@@ -100,7 +98,7 @@ async def withdrawal_amount(atm: AtmFirmware) -> Event:
     return Event.AMOUNT_CHOSEN
 
 
-async def _cassette_views(atm: AtmFirmware) -> list[CassetteView]:
+async def _cassette_views(atm: FlowHost) -> list[CassetteView]:
     """The counters' note counts, with cassettes the dispenser reports empty/missing unusable."""
     try:
         states = [info.state for info in await atm.devices.dispenser.cassette_info()]
@@ -111,19 +109,19 @@ async def _cassette_views(atm: AtmFirmware) -> list[CassetteView]:
             for unit, state in zip(atm.counters.units, states, strict=True)]
 
 
-async def insufficient_cash(atm: AtmFirmware) -> Event:
+async def insufficient_cash(atm: FlowHost) -> Event:
     amount = atm.current_session().pending_amount
     answer = await atm.choose(atm.screen("insufficient_cash", options=("ok", "cancel"),
                                          amount=format_amount(amount, atm.language)))
     return Event.ACKNOWLEDGED if answer == "ok" else Event.CANCELLED
 
 
-async def withdrawal_authorizing(atm: AtmFirmware) -> Event:
+async def withdrawal_authorizing(atm: FlowHost) -> Event:
     amount = atm.current_session().pending_amount
     return await atm.authorize("withdrawal", "010000", amount)
 
 
-async def dispensing(atm: AtmFirmware) -> Event:
+async def dispensing(atm: FlowHost) -> Event:
     """Dispense the plan, present the notes, then complete (0220) or reverse (0420)."""
     session = atm.current_session()
     record = session.current
@@ -158,7 +156,7 @@ async def dispensing(atm: AtmFirmware) -> Event:
     return Event.DISPENSED
 
 
-async def _retracted(atm: AtmFirmware, result: DispenseResult) -> bool:
+async def _retracted(atm: FlowHost, result: DispenseResult) -> bool:
     """Wait for the customer to take the notes; True when they were retracted instead."""
     try:
         retracted = await atm.devices.dispenser.present(
@@ -175,14 +173,14 @@ async def _retracted(atm: AtmFirmware, result: DispenseResult) -> bool:
     return True
 
 
-async def _clear_jam(atm: AtmFirmware) -> None:
+async def _clear_jam(atm: FlowHost) -> None:
     try:
         await atm.devices.dispenser.purge()
     except DriverError as exc:
         atm.journal.record("purge_failed", reason=str(exc))
 
 
-def _dispense_failed(atm: AtmFirmware, record: TransactionRecord) -> Event:
+def _dispense_failed(atm: FlowHost, record: TransactionRecord) -> Event:
     record.outcome = "dispense_failed"
     record.dispensed = 0
     atm.reverse(record, "22")
@@ -190,7 +188,7 @@ def _dispense_failed(atm: AtmFirmware, record: TransactionRecord) -> Event:
 
 
 # -- deposit ----------------------------------------------------------------------------------
-async def deposit_inserting(atm: AtmFirmware) -> Event:
+async def deposit_inserting(atm: FlowHost) -> Event:
     session = atm.current_session()
     notes = await atm.customer.insert_notes(atm.screen("deposit_insert", options=("cancel",)))
     if notes is None:
@@ -205,7 +203,7 @@ async def deposit_inserting(atm: AtmFirmware) -> Event:
     return Event.NOTES_COUNTED
 
 
-async def deposit_confirming(atm: AtmFirmware) -> Event:
+async def deposit_confirming(atm: FlowHost) -> Event:
     session = atm.current_session()
     answer = await atm.choose(atm.screen(
         "deposit_confirm", options=("add_more", "confirm", "cancel"),
@@ -219,7 +217,7 @@ async def deposit_confirming(atm: AtmFirmware) -> Event:
     return Event.CANCELLED
 
 
-async def deposit_authorizing(atm: AtmFirmware) -> Event:
+async def deposit_authorizing(atm: FlowHost) -> Event:
     session = atm.current_session()
     event = await atm.authorize("deposit", "210000", sum(session.escrow))
     record = session.current
@@ -235,7 +233,7 @@ async def deposit_authorizing(atm: AtmFirmware) -> Event:
     return event
 
 
-def _return_escrow(atm: AtmFirmware) -> None:
+def _return_escrow(atm: FlowHost) -> None:
     session = atm.current_session()
     if session.escrow:
         atm.journal.record("deposit_returned", notes=len(session.escrow),
@@ -246,7 +244,7 @@ def _return_escrow(atm: AtmFirmware) -> None:
 
 
 # -- transfer ---------------------------------------------------------------------------------
-async def transfer_payee(atm: AtmFirmware) -> Event:
+async def transfer_payee(atm: FlowHost) -> Event:
     answer = await atm.choose(atm.screen("transfer_payee", options=("cancel",),
                                          accepts_input=True))
     if not answer or answer == "cancel" or not _is_account(answer):
@@ -261,7 +259,7 @@ def _is_account(text: str) -> bool:
         " " not in text)
 
 
-async def transfer_name_inquiry(atm: AtmFirmware) -> Event:
+async def transfer_name_inquiry(atm: FlowHost) -> Event:
     session = atm.current_session()
     event = await atm.authorize("payee_name_inquiry", "390000", 0, with_pin=False,
                                 to_account=session.payee_account)
@@ -275,7 +273,7 @@ async def transfer_name_inquiry(atm: AtmFirmware) -> Event:
     return event
 
 
-async def transfer_confirming_payee(atm: AtmFirmware) -> Event:
+async def transfer_confirming_payee(atm: FlowHost) -> Event:
     session = atm.current_session()
     answer = await atm.choose(atm.screen("transfer_confirm_payee", options=("confirm", "cancel"),
                                          payee=session.payee_name,
@@ -283,7 +281,7 @@ async def transfer_confirming_payee(atm: AtmFirmware) -> Event:
     return Event.CONFIRMED if answer == "confirm" else Event.CANCELLED
 
 
-async def transfer_amount(atm: AtmFirmware) -> Event:
+async def transfer_amount(atm: FlowHost) -> Event:
     amount = await _ask_amount(atm, "transfer_amount", ())
     if amount is None:
         return Event.CANCELLED
@@ -291,7 +289,7 @@ async def transfer_amount(atm: AtmFirmware) -> Event:
     return Event.AMOUNT_CHOSEN
 
 
-async def transfer_authorizing(atm: AtmFirmware) -> Event:
+async def transfer_authorizing(atm: FlowHost) -> Event:
     session = atm.current_session()
     event = await atm.authorize("transfer", "400000", session.pending_amount,
                                 to_account=session.payee_account)
@@ -302,7 +300,7 @@ async def transfer_authorizing(atm: AtmFirmware) -> Event:
 
 
 # -- inquiries --------------------------------------------------------------------------------
-async def balance_inquiry(atm: AtmFirmware) -> Event:
+async def balance_inquiry(atm: FlowHost) -> Event:
     event = await atm.authorize("balance", "310000", 0)
     record = atm.current_session().current
     if event is Event.APPROVED and record is not None:
@@ -310,7 +308,7 @@ async def balance_inquiry(atm: AtmFirmware) -> Event:
     return event
 
 
-async def showing_balance(atm: AtmFirmware) -> Event:
+async def showing_balance(atm: FlowHost) -> Event:
     record = atm.current_session().current
     balances = record.balances if record and record.balances else {"ledger": 0, "available": 0}
     await atm.choose(atm.screen(
@@ -320,7 +318,7 @@ async def showing_balance(atm: AtmFirmware) -> Event:
     return Event.ACKNOWLEDGED
 
 
-async def mini_statement(atm: AtmFirmware) -> Event:
+async def mini_statement(atm: FlowHost) -> Event:
     event = await atm.authorize("mini_statement", "380000", 0)
     record = atm.current_session().current
     if event is Event.APPROVED and record is not None:
@@ -335,7 +333,7 @@ async def mini_statement(atm: AtmFirmware) -> Event:
 
 
 # -- PIN change -------------------------------------------------------------------------------
-async def pin_change_new(atm: AtmFirmware) -> Event:
+async def pin_change_new(atm: FlowHost) -> Event:
     await atm.show("new_pin")
     block = await atm.enter_pin("new_pin")
     if block is None:
@@ -344,7 +342,7 @@ async def pin_change_new(atm: AtmFirmware) -> Event:
     return Event.PIN_ENTERED
 
 
-async def pin_change_confirm(atm: AtmFirmware) -> Event:
+async def pin_change_confirm(atm: FlowHost) -> Event:
     """Format 0 under one TPK and one PAN is deterministic: equal PINs give equal blocks."""
     session = atm.current_session()
     await atm.show("confirm_new_pin")
@@ -363,7 +361,7 @@ async def pin_change_confirm(atm: AtmFirmware) -> Event:
     return Event.PIN_ENTERED
 
 
-async def pin_change_authorizing(atm: AtmFirmware) -> Event:
+async def pin_change_authorizing(atm: FlowHost) -> Event:
     session = atm.current_session()
     new_block = session.new_pin_block or ""
     event = await atm.authorize("pin_change", "900000", 0, tags={"NP": new_block})
@@ -373,13 +371,13 @@ async def pin_change_authorizing(atm: AtmFirmware) -> Event:
     return event
 
 
-def _response(atm: AtmFirmware) -> Message:
+def _response(atm: FlowHost) -> Message:
     if atm.last_response is None:
         raise replies.ReplyFormatError("no response")
     return atm.last_response
 
 
-def _balances(atm: AtmFirmware) -> dict[str, int] | None:
+def _balances(atm: FlowHost) -> dict[str, int] | None:
     try:
         found = replies.balances(_response(atm))
     except replies.ReplyFormatError:

@@ -1,7 +1,7 @@
 """The table-driven codec against the pyiso8583-based one it replaced: same bytes, same errors.
 
 Goal: :mod:`switch.protocol.fastcodec` (what ``decode_message`` / ``encode_message`` run
-on) accepts exactly what :mod:`switch.protocol.reference_codec` (pyiso8583 plus the
+on) accepts exactly what :mod:`tests.protocol.reference_codec` (pyiso8583 plus the
 dialect's checks) accepts, decodes it to the same fields, encodes the same bytes, and
 fails with the same error: same type and text, and for a malformed message the same
 salvaged MTI, STAN and fields (what the ``30`` answer echoes). Method: every golden
@@ -21,7 +21,7 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from switch.protocol import fastcodec, reference_codec
+from switch.protocol import fastcodec
 from switch.protocol.dialect import DATA_FIELDS, SPEC
 from switch.protocol.errors import MessageBuildError, MessageFormatError
 from switch.protocol.message import (
@@ -32,6 +32,7 @@ from switch.protocol.message import (
     mac_of,
     peek_field,
 )
+from tests.protocol import reference_codec
 from tests.protocol.test_golden_messages import FAKE_MAC, GOLDEN
 
 ALPHABETS: dict[str, str] = {

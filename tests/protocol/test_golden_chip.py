@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import pytest
 
-from ops.masking import WIPED, mask_fields
 from switch.emv.tlv import decode_tlv_hex
 from switch.protocol import MessageFormatError, decode_message, encode_message, mac_input_of
+from switch.protocol.masking import WIPED, mask_fields
 
 FAKE_MAC = "89ABCDEF01234567"
 TRACK2 = "6225880123456789=2812101000000"

@@ -13,8 +13,9 @@ import asyncpg
 import pytest
 
 from ops.logs import JsonFormatter
-from ops.masking import masked_repr, scrub_text
+from ops.masking import masked_repr
 from switch.cli import main
+from switch.protocol.masking import scrub_text
 from terminals.atm.session import CustomerSession
 from terminals.devices.pinpad import PinEntryRequest, PinPadStatus, PinResult
 from terminals.hostlink.financial import CardData

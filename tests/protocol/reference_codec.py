@@ -1,9 +1,10 @@
 """The codec this project used before :mod:`switch.protocol.fastcodec`: pyiso8583 plus checks.
 
+A test oracle, so it lives under ``tests/`` and pyiso8583 is a test dependency only.
 Kept verbatim (only :class:`Message` moved to :mod:`switch.protocol.message_view`) as the
 independent cross-check the tests and ``python -m loadtest.codec_bench`` compare the
-table-driven codec with: same bytes, same fields, same errors. Nothing on the
-switch's own path imports it.
+table-driven codec with: same bytes, same fields, same errors. Nothing in the package
+imports it.
 
 Decoding is strict where pyiso8583 is lenient (it checks lengths, not characters):
 upper-case hex bitmaps, digit-only length prefixes, each field's character class
