@@ -9,7 +9,7 @@ CPU time per call of:
   :func:`switch.protocol.fastcodec.decode` and with ``iso8583.decode(raw, SPEC)``;
 - encoding its 0210 answer (echoed fields, 15, 38, 39, MAC field 64) with
   :func:`switch.protocol.fastcodec.encode` and with ``iso8583.encode(doc, SPEC)``;
-- the same with :mod:`switch.protocol.reference_codec`, the codec the switch used
+- the same with :mod:`tests.protocol.reference_codec`, the codec the switch used
   before (pyiso8583 plus the dialect's character and MAC checks), i.e. "before";
 - a retail MAC over the 0200 from fresh cipher contexts and from cached ones.
 
@@ -31,8 +31,9 @@ from typing import Any, Final
 import iso8583
 
 from switch.hsm.primitives.mac import retail_mac, retail_mac_uncached
-from switch.protocol import fastcodec, reference_codec
+from switch.protocol import fastcodec
 from switch.protocol.dialect import SPEC
+from tests.protocol import reference_codec
 
 # A withdrawal as a terminal sends it (spec 3.1): fields 3 4 7 11 12 13 22 32 35 37
 # 41 42 43 49 52 64, 217 bytes.

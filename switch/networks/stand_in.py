@@ -27,7 +27,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from ops.masking import mask_pan  # the one masking rule (6 + 4)
 from switch.authorization.network_port import NetworkDecision
 from switch.authorization.outcomes import Outcome
 from switch.authorization.transactions import Kind, parse_processing_code
@@ -39,6 +38,7 @@ from switch.networks import transactions
 from switch.networks.answers import network_effect, outcome_for
 from switch.networks.base import AdviceKind, NetworkAuthorization
 from switch.networks.registry import RegisteredNetwork
+from switch.protocol.masking import mask_pan  # the one masking rule (6 + 4)
 
 log = logging.getLogger("atm.networks")
 
