@@ -61,6 +61,10 @@ class ServerConfig:
     # client-certificate TLS unless this says so explicitly (then logs ERROR on every start).
     plain_tcp: bool = False
     workers: int = 1
+    # How long the interpreter lets one thread run before offering the GIL to another
+    # (``sys.setswitchinterval``); 0 keeps Python's 5 ms. The asyncpg thread and the Trio
+    # thread hand the GIL back and forth on every batch (docs/performance.md, "GIL").
+    gil_switch_interval_s: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -165,6 +169,7 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
     "server.not_signed_on_per_address_max": (1, 1_000_000),
     "server.tls_handshake_timeout_s": (0.01, 600.0),
     "server.workers": (1, 256),
+    "server.gil_switch_interval_s": (0.0, 0.1),  # 0: Python's default (5 ms)
     "ops.metrics_port": (0, 65_535),  # 0 disables the ops endpoint
     "database.pool_size_min": (1, 1_000),
     "database.pool_size_max": (1, 1_000),

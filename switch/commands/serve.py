@@ -113,6 +113,8 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
         raise CliError("--workers must be at least 1")
     if config.server.workers > 1:
         return _supervise(args, config)
+    if config.server.gil_switch_interval_s > 0:
+        sys.setswitchinterval(config.server.gil_switch_interval_s)
     soft, _ = raise_open_file_limit(config.server.connections_max)
     if soft < config.server.connections_max:
         logging.getLogger("switch").warning(
