@@ -122,6 +122,10 @@ class AuthorizationConfig:
     # Spec 5.5: duplicate keys are kept at least 48 hours.
     idempotency_retention_h: int = 48
     sweep_interval_s: float = 5.0
+    # Engine batches (0200s, advices) out at once per node: a lone request leaves at once
+    # while fewer are out; past it requests queue and leave together in the next batch
+    # (docs/performance.md, "Batching policy", for the measured choice).
+    batches_in_flight_max: int = 8
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -169,7 +173,8 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
     "server.not_signed_on_per_address_max": (1, 1_000_000),
     "server.tls_handshake_timeout_s": (0.01, 600.0),
     "server.workers": (1, 256),
-    "server.gil_switch_interval_s": (0.0, 0.1),  # 0: Python's default (5 ms)
+    "server.gil_switch_interval_s": (0.0, 0.1),
+    "authorization.batches_in_flight_max": (1, 64),  # 0: Python's default (5 ms)
     "ops.metrics_port": (0, 65_535),  # 0 disables the ops endpoint
     "database.pool_size_min": (1, 1_000),
     "database.pool_size_max": (1, 1_000),

@@ -19,7 +19,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import asyncpg
 
@@ -32,10 +32,10 @@ from switch.db.runtime import Database, DatabaseUnavailable
 # Bounded: a batch is one PL/pgSQL call whose arrays must stay small enough to decide within
 # a few milliseconds; past this a second batch leaves as soon as one is back.
 batch_size_max: Final = 256
-# Up to eight batches in flight: at low load each request commits alone and at once (a
-# commit is an fsync of a few ms here; two in flight queued requests behind it), under load the
-# batches grow as commits take longer.
-batches_in_flight_max: Final = 8
+# Up to eight batches in flight by default (authorization.batches_in_flight_max): at low
+# load each request commits alone and at once (a commit is an fsync of a few ms here; two in
+# flight queued requests behind it), under load the batches grow as commits take longer.
+batches_in_flight_max_default: Final = 8
 # Requests waiting for a batch; past this the switch answers 91 at once (DESIGN.md 6).
 queue_length_max: Final = 8192
 
@@ -217,6 +217,14 @@ def advice_columns(batch: Sequence[AdviceItem]) -> list[list[Any]]:
     ]
 
 
+class BatchMetrics(Protocol):
+    """What the batches report (ops.metrics.SwitchMetrics provides it)."""
+
+    def observe_stage(self, stage: str, seconds: float) -> None: ...
+
+    def observe_batch(self, message_class: str, size: int) -> None: ...
+
+
 def _key_order(key: MessageKey) -> tuple[str, str, str, str]:
     return (key.terminal_id, key.stan, key.transmission_dt, key.acquirer_id)
 
@@ -224,9 +232,12 @@ def _key_order(key: MessageKey) -> tuple[str, str, str, str]:
 class AuthorizationBatches:
     """The two batchers and the void call, over one :class:`Database`."""
 
-    def __init__(self, db: Database, *, pin_tries_max: int, metrics: Any = None) -> None:
+    def __init__(
+        self, db: Database, *, pin_tries_max: int, metrics: BatchMetrics | None = None,
+        batches_in_flight_max: int = batches_in_flight_max_default,
+    ) -> None:
         self._db = db
-        self._metrics = metrics  # ops.metrics.SwitchMetrics or None
+        self._metrics = metrics
         self._pin_tries_max = pin_tries_max
         settings: dict[str, int] = {
             "batch_size_max": batch_size_max,

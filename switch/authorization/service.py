@@ -64,7 +64,8 @@ class Authorization:
         self.keys = KeyBook(ctx.db)
         self.cards = CardCache(ctx.db, ctx.config)
         self.batches = AuthorizationBatches(
-            ctx.db, pin_tries_max=ctx.config.pin_tries_max, metrics=ctx.metrics
+            ctx.db, pin_tries_max=ctx.config.pin_tries_max, metrics=ctx.metrics,
+            batches_in_flight_max=ctx.config.batches_in_flight_max,
         )
         self.financial = FinancialFlow(
             ctx, self.cards, self.batches, journal=VoidJournal(ctx.void_journal_path)
