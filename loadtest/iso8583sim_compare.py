@@ -58,10 +58,15 @@ def mock_issuer_rate(executable: str, count: int) -> dict[str, Any]:
     finally:
         serve.terminate()
         serve.wait(timeout=10)
-    rate = re.search(r"Throughput\D*([\d,.]+)\s*msg/s", done.stdout)
-    codes = re.search(r"Response codes\s*\S\s*(.+?)\s*\S\s*$", done.stdout, re.MULTILINE)
+    return parse_load_output(done.stdout)
+
+
+def parse_load_output(text: str) -> dict[str, Any]:
+    """msg/s and the response-code line from ``iso8583sim load``'s result table."""
+    rate = re.search(r"Throughput\D*([\d,.]+)\s*msg/s", text)
+    codes = re.search(r"Response codes\s*\S\s*(.+?)\s*\S\s*$", text, re.MULTILINE)
     if rate is None:
-        raise SystemExit(f"no throughput in iso8583sim load's output:\n{done.stdout}")
+        raise SystemExit(f"no throughput in iso8583sim load's output:\n{text}")
     return {"msg_per_s": float(rate.group(1).replace(",", "")),
             "codes": codes.group(1) if codes else None}  # fmt: skip
 
