@@ -23,6 +23,7 @@ from pathlib import Path
 import trio
 
 from terminals.hostlink.connection import HostLinkError
+from terminals.hostlink.keys import KeyExchangeError
 from tests.authorization.harness import Atm, connect_atm
 from tests.simulate.pg_proxy import Front, PgProxy
 
@@ -157,7 +158,8 @@ class Terminal:
                     atm = await connect_atm(
                         nursery, node.address, self.terminal_id, key_exchange=keys is None,
                         keys=keys, first_stan=network_stan_first + 10 * self.connections)
-            except (HostLinkError, OSError, trio.TooSlowError, AssertionError) as exc:
+            except (HostLinkError, KeyExchangeError, OSError, trio.TooSlowError,
+                    AssertionError) as exc:  # e.g. a key exchange answered 91: not connected
                 log.info("terminal %s could not connect: %s", self.terminal_id, exc)
                 return None
             self.connections += 1

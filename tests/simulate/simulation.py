@@ -63,25 +63,36 @@ async def _run(postgres: SimPostgres, database: str, data_dir: Path, history: Hi
     proxy = PgProxy(postgres.socket_path, seed=seed)
     async with trio.open_nursery() as nursery:
         node = SwitchNode(proxy, database, data_dir, config, nursery)
-        await node.start()
-        runner = HistoryRunner(node, postgres, proxy, config, nursery)
-        for terminal in runner.terminals.values():
-            if not await _signed_on(terminal, node, nursery):
-                log.warning("terminal %s could not sign on in %d attempts: history not run",
-                            terminal.terminal_id, sign_on_attempts_max)
+        try:
+            return await _run_on(node, postgres, proxy, database, history, data_dir, config,
+                                 nursery)
+        finally:
+            with trio.CancelScope(shield=True):  # never leave a switch process behind
                 await node.kill()
-                nursery.cancel_scope.cancel()
-                return Outcome([], 0, Counter(proxy.fired), started=False)
-        await runner.run(history)
-        await runner.settle()
-        final = await _settled_state(postgres.dsn(database))
-        verdict = oracle.check(runner.journal, final, book(), expiry_s=config.hold_expiry_s)
-        violations = list(verdict.violations)
-        if verdict.book is not None:
-            violations += await _probe_pins(runner, verdict.book)
-        await runner.close()
-        await node.kill()
-        nursery.cancel_scope.cancel()
+            nursery.cancel_scope.cancel()
+    raise AssertionError("unreachable")
+
+
+async def _run_on(node: SwitchNode, postgres: SimPostgres, proxy: PgProxy, database: str,
+                  history: History, data_dir: Path, config: NodeConfig,
+                  nursery: trio.Nursery) -> Outcome:
+    """One history on a started node: sign-on, steps, settling, the oracle's verdict."""
+    await node.start()
+    runner = HistoryRunner(node, postgres, proxy, config, nursery)
+    for terminal in runner.terminals.values():
+        if not await _signed_on(terminal, node, nursery):
+            log.warning("terminal %s could not sign on in %d attempts: history not run",
+                        terminal.terminal_id, sign_on_attempts_max)
+            return Outcome([], 0, Counter(proxy.fired), started=False)
+    await runner.run(history)
+    await runner.settle()
+    final = await _settled_state(postgres.dsn(database))
+    verdict = oracle.check(runner.journal, final, book(), expiry_s=config.hold_expiry_s)
+    violations = list(verdict.violations)
+    if verdict.book is not None:
+        violations += await _probe_pins(runner, verdict.book)
+    await runner.close()
+    await node.kill()
     faults = Counter(proxy.fired)
     faults.update({f"crash.{kind}": n for kind, n in runner.crashes.items()})
     trace = _trace(runner, final)
