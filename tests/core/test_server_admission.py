@@ -191,17 +191,25 @@ async def terminals(db: Any) -> None:
     await register_terminals(db, "ATM00001", "ATM00002")
 
 
-async def test_real_tcp_deadline_and_cap(start_switch: StartSwitch, terminals: None) -> None:
+async def test_real_tcp_deadline_and_cap(
+    start_switch: StartSwitch, terminals: None, realtime_clock: trio.testing.MockClock
+) -> None:
     # Goal: over real sockets, idle peers are evicted and timed out while a terminal works.
-    app = await start_switch(sign_on_deadline_s=1.0, not_signed_on_max=2)
+    # Method: real TCP and PostgreSQL; the clock jumps over the 10 s sign-on deadline once the
+    # terminal has signed on and nothing is in flight, instead of sleeping through it.
+    app = await start_switch(sign_on_deadline_s=10.0, not_signed_on_max=2)
     host, port = app.server.addresses[0]
     first = await trio.open_tcp_stream(host, port)
     second = await trio.open_tcp_stream(host, port)
     async with connect(app, "ATM00001") as link:
         await assert_closed_by_server(first)  # the third not-signed-on connection evicts it
         assert (await link.sign_on()).response_code == "00"
-        await assert_closed_by_server(second)  # the 1 s sign-on deadline
-        await trio.sleep(1.2)
+        realtime_clock.jump(10.0)
+        started = trio.current_time()
+        await assert_closed_by_server(second)  # the 10 s sign-on deadline
+        assert trio.current_time() - started < 1.0  # closed by the jump, not by waiting
+        assert app.metrics.protocol_errors.labels(kind="sign_on_deadline")._value.get() == 1
+        realtime_clock.jump(1.2)  # the signed-on terminal is past its own deadline too
         assert (await link.echo()).response_code == "00"
     before = await trio.open_tcp_stream(host, port)
     await before.send_all(
