@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 import trio
+import trio.testing
 from hypothesis import HealthCheck, settings
 
 from switch.db.installation import MODE_TEST, record_mode
@@ -118,6 +119,19 @@ def pg_dsn(pg_server_dsn: str, pg_template: str) -> Iterator[str]:
         yield dsn_for_database(pg_server_dsn, name)
     finally:
         asyncio.run(drop())
+
+
+@pytest.fixture
+def realtime_clock() -> trio.testing.MockClock:
+    """Trio's MockClock running at real speed, for timeout tests on real I/O (PostgreSQL, TCP).
+
+    PostgreSQL answers from another thread, so an autojumping clock would jump while a query is
+    in flight and fire deadlines wrongly. This clock keeps real time (polls and ``fail_after``
+    work as usual) and the test calls ``jump(seconds)`` where its point is time passing, once
+    nothing is in flight: the timer under test fires at once and the test waits no real time
+    for it. See docs/testing.md.
+    """
+    return trio.testing.MockClock(rate=1.0)
 
 
 @pytest.fixture

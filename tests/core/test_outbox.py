@@ -60,7 +60,7 @@ async def test_a_failed_write_fails_every_waiter() -> None:
         await outbox.send(b"y")
 
 
-async def test_write_timeout_fails_the_waiters_too() -> None:
+async def test_write_timeout_fails_the_waiters_too(autojump_clock: trio.testing.MockClock) -> None:
     stream = GatedStream()  # the gate never opens: the peer never reads
     outbox = Outbox(stream, write_timeout_s=0.05)
     failures: list[str] = []
@@ -71,9 +71,11 @@ async def test_write_timeout_fails_the_waiters_too() -> None:
         except WriteFailed as exc:
             failures.append(exc.reason)
 
+    started = trio.current_time()
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(send, b"a")
             await trio.testing.wait_all_tasks_blocked()
             nursery.start_soon(send, b"b")
     assert failures == ["write timeout", "write timeout"]
+    assert trio.current_time() - started == pytest.approx(0.05)  # both at the one write's timeout

@@ -8,6 +8,7 @@ import struct
 
 import pytest
 import trio
+import trio.testing
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -125,20 +126,36 @@ async def test_in_flight_limit_is_8_per_connection(
     assert {a.response_code for a in answers} == {"51"}
 
 
-async def test_deadline_answers_91(start_switch: StartSwitch, terminals: None) -> None:
+async def test_deadline_answers_91(
+    start_switch: StartSwitch, terminals: None, realtime_clock: trio.testing.MockClock
+) -> None:
+    # Goal: a handler that never answers gets 91 at the request deadline. Method: real TCP and
+    # PostgreSQL; once the handler waits, the clock jumps over the 3 s deadline.
+    entered = trio.Event()
+
     async def never(request: Message, raw: bytes, session: object) -> bytes:
+        entered.set()
         await trio.sleep_forever()
         raise AssertionError
 
     app = await start_switch(
-        request_deadline_s=0.3, app_setup=lambda a: a.dispatcher.register("0200", never)
+        request_deadline_s=3.0, app_setup=lambda a: a.dispatcher.register("0200", never)
     )
-    async with connect(app, "ATM00001") as link:
+    async with connect(app, "ATM00001") as link, trio.open_nursery() as nursery:
         await link.sign_on()
+        answers: list[Message] = []
+
+        async def ask() -> None:
+            answers.append(await link.request("0200", WITHDRAWAL_FIELDS, mac=False))
+
         started = trio.current_time()
-        answer = await link.request("0200", WITHDRAWAL_FIELDS, mac=False)
-        assert (answer.mti, answer.response_code) == ("0210", "91")
-        assert 0.25 <= trio.current_time() - started < 3
+        nursery.start_soon(ask)
+        with trio.fail_after(5):
+            await entered.wait()
+        realtime_clock.jump(3.0)
+    (answer,) = answers
+    assert (answer.mti, answer.response_code) == ("0210", "91")
+    assert 3.0 <= trio.current_time() - started < 3.0 + 2  # at the deadline, not a timeout later
 
 
 async def test_overload_sheds_with_91_at_once(start_switch: StartSwitch, terminals: None) -> None:
@@ -207,11 +224,27 @@ async def test_junk_frames_and_oversize_lengths_never_stop_the_server(switch: Sw
     assert (switch.metrics.sample("atm_protocol_errors_total", kind="frame_too_large") or 0) >= 1
 
 
-async def test_idle_connections_are_closed(start_switch: StartSwitch, terminals: None) -> None:
-    app = await start_switch(idle_timeout_s=0.3)
+async def test_idle_connections_are_closed(
+    start_switch: StartSwitch, terminals: None, realtime_clock: trio.testing.MockClock
+) -> None:
+    # Goal: a connection that says nothing for idle_timeout_s is closed, and not before.
+    # Method: real TCP; the clock jumps over the 5 s (the sign-on deadline is 10 s) instead of
+    # sleeping, and the watchdog (every 0.5 s) runs after each jump.
+    app = await start_switch(idle_timeout_s=5.0)
     host, port = app.server.addresses[0]
     stream = await trio.open_tcp_stream(host, port)
+    with trio.fail_after(5):
+        while app.server.connection_count < 1:
+            await trio.sleep(0.01)
+    realtime_clock.jump(4.0)
+    await trio.testing.wait_all_tasks_blocked()  # the watchdog's round at 4 s: still open
+    assert app.server.connection_count == 1
+    assert app.metrics.sample("atm_protocol_errors_total", kind="idle_timeout") == 0
+    realtime_clock.jump(1.5)
+    started = trio.current_time()
     await assert_closed_by_server(stream)
+    assert trio.current_time() - started < 1.0  # closed by the jump, not by waiting
+    assert app.metrics.sample("atm_protocol_errors_total", kind="idle_timeout") == 1
 
 
 async def test_connections_beyond_the_maximum_are_closed(

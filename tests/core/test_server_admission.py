@@ -191,17 +191,25 @@ async def terminals(db: Any) -> None:
     await register_terminals(db, "ATM00001", "ATM00002")
 
 
-async def test_real_tcp_deadline_and_cap(start_switch: StartSwitch, terminals: None) -> None:
+async def test_real_tcp_deadline_and_cap(
+    start_switch: StartSwitch, terminals: None, realtime_clock: trio.testing.MockClock
+) -> None:
     # Goal: over real sockets, idle peers are evicted and timed out while a terminal works.
-    app = await start_switch(sign_on_deadline_s=1.0, not_signed_on_max=2)
+    # Method: real TCP and PostgreSQL; the clock jumps over the 10 s sign-on deadline once the
+    # terminal has signed on and nothing is in flight, instead of sleeping through it.
+    app = await start_switch(sign_on_deadline_s=10.0, not_signed_on_max=2)
     host, port = app.server.addresses[0]
     first = await trio.open_tcp_stream(host, port)
     second = await trio.open_tcp_stream(host, port)
     async with connect(app, "ATM00001") as link:
         await assert_closed_by_server(first)  # the third not-signed-on connection evicts it
         assert (await link.sign_on()).response_code == "00"
-        await assert_closed_by_server(second)  # the 1 s sign-on deadline
-        await trio.sleep(1.2)
+        realtime_clock.jump(10.0)
+        started = trio.current_time()
+        await assert_closed_by_server(second)  # the 10 s sign-on deadline
+        assert trio.current_time() - started < 1.0  # closed by the jump, not by waiting
+        assert app.metrics.sample("atm_protocol_errors_total", kind="sign_on_deadline") == 1
+        realtime_clock.jump(1.2)  # the signed-on terminal is past its own deadline too
         assert (await link.echo()).response_code == "00"
     before = await trio.open_tcp_stream(host, port)
     await before.send_all(
@@ -237,15 +245,20 @@ def client_context(pki: Path, terminal: str | None) -> ssl.SSLContext:
 
 
 async def test_tls_client_certificate_binds_field_41(
-    start_switch: StartSwitch, terminals: None, pki: Path, tmp_path: Path
+    start_switch: StartSwitch,
+    terminals: None,
+    pki: Path,
+    tmp_path: Path,
+    realtime_clock: trio.testing.MockClock,
 ) -> None:
     # Goal: with client certificates required, field 41 must equal the certificate CN;
-    # a client without a certificate, or one that never handshakes, is closed.
+    # a client without a certificate, or one that never handshakes, is closed (the clock
+    # jumps over the 5 s handshake deadline).
     app = await start_switch(
         tls_cert=str(pki / "server.pem"),
         tls_key=str(pki / "server.key"),
         tls_client_ca=str(pki / "ca.pem"),
-        tls_handshake_timeout_s=0.5,
+        tls_handshake_timeout_s=5.0,
     )
     with_cert = client_context(pki, "ATM00001")
     async with connect(app, "ATM00001", ssl_context=with_cert, server_hostname="127.0.0.1") as link:
@@ -270,12 +283,25 @@ async def test_tls_client_certificate_binds_field_41(
             refused = True
         assert refused
     # A peer that opens TCP and never starts TLS is closed at the handshake deadline.
+    with trio.fail_after(5):  # the refused connections are gone: the next one is the silent one
+        while app.server.connection_count:
+            await trio.sleep(0.01)
+    refused_before = app.metrics.sample("atm_protocol_errors_total", kind="tls_handshake") or 0
+    assert refused_before >= 2  # the two refused certificates
     host, port = app.server.addresses[0]
     silent = await trio.open_tcp_stream(host, port)
+    with trio.fail_after(5):
+        while app.server.connection_count < 1:
+            await trio.sleep(0.01)
+    realtime_clock.jump(4.5)
+    await trio.testing.wait_all_tasks_blocked()
+    assert app.server.connection_count == 1  # not before the deadline
+    realtime_clock.jump(0.6)
     started = trio.current_time()
     await assert_closed_by_server(silent)
-    assert trio.current_time() - started < 3.0
-    assert (app.metrics.sample("atm_protocol_errors_total", kind="tls_handshake") or 0) >= 2
+    assert trio.current_time() - started < 1.0  # closed by the jump, not by waiting
+    assert app.metrics.sample("atm_protocol_errors_total", kind="tls_handshake") == (
+        refused_before + 1)
 
 
 def test_certificate_helpers_refuse_bad_input() -> None:

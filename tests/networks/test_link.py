@@ -1,5 +1,9 @@
 """The outbound link over real TCP against the test issuer: sign-on, echo when idle, STAN
-matching with answers out of order, the in-flight bound, refused sign-on, reconnect backoff."""
+matching with answers out of order, the in-flight bound, refused sign-on, reconnect backoff.
+
+The timing tests run on Trio's MockClock (``autojump_clock``): the issuer is a task of the same
+Trio run over loopback, so the clock only jumps when every task waits on a timer
+(docs/testing.md)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import pytest
 import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from trio.testing import MockClock
 
 from switch.networks.base import NetworkSignedOff, NetworkStatus, NetworkUnavailable
 from switch.networks.link import OutboundLink
@@ -25,14 +30,17 @@ def _settings(port: int, **kw: float) -> LinkSettings:
                         reconnect_backoff_max_s=0.1, **kw)
 
 
-async def test_signs_on_and_echoes_when_idle() -> None:
+async def test_signs_on_and_echoes_when_idle(autojump_clock: MockClock) -> None:
     issuer = TestIssuer()
     async with trio.open_nursery() as nursery:
         port = await nursery.start(issuer.serve)
         link = OutboundLink(_settings(port, echo_idle_s=0.1))
         await nursery.start(link.run)
         assert link.status is NetworkStatus.SIGNED_ON
+        signed_on_at = trio.current_time()
         await wait_until(lambda: len(issuer.messages("0800")) >= 3)
+        # On the mock clock: two echoes need two idle periods of 0.1 s, not less.
+        assert trio.current_time() - signed_on_at >= 2 * 0.1
         codes = [m.fields["70"] for m in issuer.messages("0800")]
         assert codes[0] == "001" and set(codes[1:]) == {"301"}
         assert issuer.messages("0800")[0].fields["41"] == "ATMSWTCH"
@@ -51,7 +59,7 @@ async def test_sign_on_refused_means_signed_off() -> None:
         nursery.cancel_scope.cancel()
 
 
-async def test_down_link_refuses_at_once_and_keeps_retrying() -> None:
+async def test_down_link_refuses_at_once_and_keeps_retrying(autojump_clock: MockClock) -> None:
     port = free_port()
     async with trio.open_nursery() as nursery:
         link = OutboundLink(_settings(port))
@@ -62,8 +70,11 @@ async def test_down_link_refuses_at_once_and_keeps_retrying() -> None:
         assert not info.value.sent
         issuer = TestIssuer()
         issuer.port = port
+        await trio.sleep(1.0)  # mock clock: several failed attempts, backoff up at its cap
         await nursery.start(issuer.serve)
+        up_at = trio.current_time()
         await wait_until(lambda: link.status is NetworkStatus.SIGNED_ON)
+        assert trio.current_time() - up_at <= 0.1 + 0.01  # the next try within the 0.1 s cap
         nursery.cancel_scope.cancel()
 
 
@@ -124,16 +135,20 @@ async def test_answers_matched_by_stan_in_any_order_and_inflight_is_bounded() ->
         nursery.cancel_scope.cancel()
 
 
-async def test_no_answer_before_the_deadline_is_unavailable_and_sent() -> None:
+async def test_no_answer_before_the_deadline_is_unavailable_and_sent(
+    autojump_clock: MockClock,
+) -> None:
     issuer = TestIssuer(IssuerRules(answer_delay_s=1.0))
     async with trio.open_nursery() as nursery:
         port = await nursery.start(issuer.serve)
         link = OutboundLink(_settings(port))
         await nursery.start(link.run)
         fields = {"2": "4999990000000017", "3": "310000", "4": "0" * 12, "41": "ATM1    "}
+        started = trio.current_time()
         with pytest.raises(NetworkUnavailable) as info:
-            await link.request("0200", fields, deadline=trio.current_time() + 0.2)
+            await link.request("0200", fields, deadline=started + 0.2)
         assert info.value.sent and link.inflight == 0
+        assert trio.current_time() - started == pytest.approx(0.2)  # at the deadline, not later
         nursery.cancel_scope.cancel()
 
 

@@ -4,6 +4,8 @@ certificates; a network without a MAC key needs ``insecure = true``.
 
 A hand-written peer on real TCP (and real TLS) plays the network and misbehaves on purpose;
 the link is the real ``IsoHostNetwork`` with a software HSM holding the zone MAC key.
+Backoff and deadlines run on Trio's MockClock (``autojump_clock``): the peer is a task of the
+same Trio run over loopback, so no real I/O is waited for while the clock jumps.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import pytest
 import trio
+from trio.testing import MockClock
 
 from switch.certs import issue_ca, issue_server, issue_terminal
 from switch.hsm.primitives.mac import retail_mac
@@ -142,7 +145,9 @@ async def answer_to_nothing(request: Message, stream: trio.abc.Stream) -> None:
     "behaviour", [junk, bad_mac, no_mac, unsolicited_request, answer_to_nothing],
     ids=lambda b: b.__name__,
 )
-async def test_a_misbehaving_peer_resets_only_its_link(behaviour: Behaviour) -> None:
+async def test_a_misbehaving_peer_resets_only_its_link(
+    behaviour: Behaviour, autojump_clock: MockClock,
+) -> None:
     peer = Peer(behaviour)
     async with trio.open_nursery() as nursery:
         port = await nursery.start(peer.serve)
@@ -157,7 +162,9 @@ async def test_a_misbehaving_peer_resets_only_its_link(behaviour: Behaviour) -> 
         nursery.cancel_scope.cancel()
 
 
-async def test_a_peer_that_stops_reading_is_dropped_by_the_send_deadline() -> None:
+async def test_a_peer_that_stops_reading_is_dropped_by_the_send_deadline(
+    autojump_clock: MockClock,
+) -> None:
     async def swallow(request: Message, stream: trio.abc.Stream) -> None:
         peer.read = False
 
@@ -173,14 +180,18 @@ async def test_a_peer_that_stops_reading_is_dropped_by_the_send_deadline() -> No
                 try:
                     await net.link.request("0200", big, deadline=trio.current_time() + 0.01)
                 except Exception:  # no answers: the point is filling the pipe
-                    await trio.sleep(0)
+                    # A tick of the mock clock, not sleep(0): a loop that never lets the run
+                    # loop idle would keep the clock (and so the reconnect backoff) still.
+                    await trio.sleep(0.001)
         peer.behaviour, peer.read = good, True
         await reconnected(net, peer, 2)
         assert (await ask(net)).response_code == "00"  # type: ignore[union-attr]
         nursery.cancel_scope.cancel()
 
 
-async def test_links_speak_tls_with_a_client_certificate(tmp_path: Path) -> None:
+async def test_links_speak_tls_with_a_client_certificate(
+    tmp_path: Path, autojump_clock: MockClock,
+) -> None:
     ca = issue_ca("network CA")
     ca.save(tmp_path, "ca")
     issue_server(ca, ["127.0.0.1"]).save(tmp_path, "server")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import trio
+from trio.testing import MockClock
 
 from terminals.devices.card_reader import CardPosition
 from terminals.drivers.card_reader import CardReaderDriver, CardReaderTiming
@@ -56,7 +57,7 @@ async def test_card_flow_over_a_real_pty() -> None:
     assert (track, taken) == (TRACK2, True)
 
 
-async def test_card_not_taken_is_retained() -> None:
+async def test_card_not_taken_is_retained(autojump_clock: MockClock) -> None:
     model = CardReaderModel(FaultSchedule.of(at(Fault.CARD_NOT_TAKEN, 1)))
     async with memory_link(CardReaderEmulator(model).serve) as host:
         _track, taken = await card_session(host, model)
@@ -91,18 +92,20 @@ async def test_card_jam_blocks_movement_until_initialise_captures() -> None:
     assert status.card is CardPosition.NO_CARD and model.retained_cards == 1
 
 
-async def test_silent_reader_times_out_instead_of_hanging() -> None:
+async def test_silent_reader_times_out_instead_of_hanging(autojump_clock: MockClock) -> None:
     model = CardReaderModel(FaultSchedule.of(at(Fault.CARD_READER_SILENT, 1)))
     async with memory_link(CardReaderEmulator(model).serve) as host:
         driver = CardReaderDriver(host, timing=FAST)
+        started = trio.current_time()
         with trio.fail_after(3):
             with pytest.raises(DeviceTimeout) as caught:
                 await driver.status()
+        assert trio.current_time() - started == pytest.approx(FAST.reply_timeout_seconds)
         assert caught.value.maybe_executed
         assert (await driver.status()).card is CardPosition.NO_CARD  # next command works
 
 
-async def test_powered_off_reader_is_offline_by_dsr() -> None:
+async def test_powered_off_reader_is_offline_by_dsr(autojump_clock: MockClock) -> None:
     model = CardReaderModel()
     async with memory_link(CardReaderEmulator(model).serve) as host:
         driver = CardReaderDriver(host, timing=FAST)
@@ -114,7 +117,9 @@ async def test_powered_off_reader_is_offline_by_dsr() -> None:
         assert (await driver.status()).card is CardPosition.NO_CARD
 
 
-async def test_commands_survive_a_noisy_line_through_nak_and_retry() -> None:
+async def test_commands_survive_a_noisy_line_through_nak_and_retry(
+    autojump_clock: MockClock,
+) -> None:
     model = CardReaderModel()
     host, device = memory_transport_pair()
     noisy_host = NoisyTransport(host, seed=7, corrupt_probability=0.1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import trio
+from trio.testing import MockClock
 
 from terminals.devices.dispenser import CassetteState, DispenserError
 from terminals.devices.events import ControlCode
@@ -123,12 +124,14 @@ async def test_too_many_rejects_stop_with_over_reject() -> None:
     assert result.rejected[0] == 11
 
 
-async def test_notes_not_taken_are_retracted() -> None:
+async def test_notes_not_taken_are_retracted(autojump_clock: MockClock) -> None:
     model = loaded(faults=FaultSchedule.of(at(Fault.NOTES_NOT_TAKEN, 1)))
     async with memory_link(DispenserEmulator(model).serve) as host:
         driver = DispenserDriver(host, timing=FAST)
         await driver.dispense([2, 0, 0, 0])
+        started = trio.current_time()
         assert await driver.present(take_timeout_seconds=0.1) == 2
+        assert trio.current_time() - started == pytest.approx(0.1, abs=0.05)  # retracted then
         assert (await driver.dispense([1, 0, 0, 0])).complete
         assert await driver.present(take_timeout_seconds=0.1) == 0
     assert model.retract_bin == 2 and model.notes_taken == [1, 0, 0, 0]
@@ -144,12 +147,16 @@ async def test_notes_left_in_exit_refuse_a_new_dispense() -> None:
     assert second.error is DispenserError.NOTES_IN_EXIT and model.cassettes[0].count == 99
 
 
-async def test_silent_dispenser_times_out_and_the_dispense_is_not_repeated() -> None:
+async def test_silent_dispenser_times_out_and_the_dispense_is_not_repeated(
+    autojump_clock: MockClock,
+) -> None:
     model = loaded(faults=FaultSchedule.of(at(Fault.DISPENSER_SILENT, 1)))
     async with memory_link(DispenserEmulator(model).serve) as host:
         driver = DispenserDriver(host, timing=FAST)
+        started = trio.current_time()
         with trio.fail_after(3), pytest.raises(DeviceTimeout) as caught:
             await driver.dispense([2, 0, 0, 0])
+        assert trio.current_time() - started == pytest.approx(FAST.dispense_timeout_seconds)
         assert caught.value.maybe_executed
         # The device said nothing; nothing was resent, so nothing (or one dispense) happened.
         assert (await driver.status()).error is DispenserError.GOOD
@@ -192,7 +199,9 @@ class LateAckTransport:
         await self._inner.aclose()
 
 
-async def test_a_resent_status_reply_is_not_taken_for_the_retract_reply() -> None:
+async def test_a_resent_status_reply_is_not_taken_for_the_retract_reply(
+    autojump_clock: MockClock,
+) -> None:
     # CI flake: the ACK of a status reply came after the dispenser's 0.5 s, the dispenser sent
     # the status again, and the driver took that copy as the answer to RETRACT.
     model = loaded(faults=FaultSchedule.of(at(Fault.NOTES_NOT_TAKEN, 1)))
@@ -206,7 +215,9 @@ async def test_a_resent_status_reply_is_not_taken_for_the_retract_reply() -> Non
     assert model.retract_bin == 2
 
 
-async def test_a_resent_dispense_reply_is_not_taken_for_the_next_dispense() -> None:
+async def test_a_resent_dispense_reply_is_not_taken_for_the_next_dispense(
+    autojump_clock: MockClock,
+) -> None:
     model = loaded()
     async with memory_link(DispenserEmulator(model).serve) as line:
         host = LateAckTransport(line, late_acks=1, delay_seconds=0.7)

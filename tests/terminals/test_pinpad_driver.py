@@ -10,6 +10,7 @@ from psec import des as psec_des
 from psec import mac as psec_mac
 from psec import pinblock as psec_pinblock
 from psec import tr31 as psec_tr31
+from trio.testing import MockClock
 
 from switch.hsm.primitives import xor_bytes
 from terminals.devices.pinpad import DisplayKey, KeySlot
@@ -142,17 +143,20 @@ async def test_customer_cancel() -> None:
             assert pin_of(await pinpad.enter_pin(PAN, timeout_seconds=5)) == "1234"
 
 
-async def test_customer_walks_away_and_entry_times_out() -> None:
+async def test_customer_walks_away_and_entry_times_out(autojump_clock: MockClock) -> None:
     emulator = PinPadEmulator(faults=FaultSchedule.of(at(Fault.PIN_TIMEOUT, 1)))
     async with memory_link(emulator.serve) as host:
         async with PinPadDriver.open(host, timing=FAST) as pinpad:
             await loaded(pinpad)
+            # On the mock clock: the EPP's own 1 s timer ends the entry, not the driver's grace.
+            started = trio.current_time()
             with trio.fail_after(3), pytest.raises(PinEntryTimeout):
                 await pinpad.enter_pin(PAN, timeout_seconds=1)
+            assert 1.0 <= trio.current_time() - started < 1.0 + FAST.entry_grace_seconds
             assert not (await pinpad.status()).entry_active
 
 
-async def test_host_cancel_and_silent_epp() -> None:
+async def test_host_cancel_and_silent_epp(autojump_clock: MockClock) -> None:
     emulator = PinPadEmulator(customer_pin=None)
     async with memory_link(emulator.serve) as host:
         async with PinPadDriver.open(host, timing=FAST) as pinpad:
@@ -169,8 +173,11 @@ async def test_host_cancel_and_silent_epp() -> None:
             emulator.faults = FaultSchedule.of(
                 at(Fault.PINPAD_SILENT, 1, 2, 3)  # every attempt of one STATUS is lost
             )
+            started = trio.current_time()
             with pytest.raises(DeviceTimeout):
                 await pinpad.status()
+            # Three attempts (one send and two resends), each waiting one reply timeout.
+            assert trio.current_time() - started == pytest.approx(3 * FAST.reply_timeout_seconds)
             assert (await pinpad.status()).tpk_loaded
 
 

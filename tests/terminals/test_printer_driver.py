@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import trio
+from trio.testing import MockClock
 
 from terminals.devices.printer import Alignment, ReceiptLine
 from terminals.drivers.errors import DeviceFault, DeviceTimeout
@@ -67,12 +68,16 @@ async def test_paper_out_during_a_job_is_a_fault_and_then_refused_until_reloaded
     assert len(model.receipts) == 1 and model.receipts[0].lines == RECEIPT
 
 
-async def test_silent_printer_times_out() -> None:
+async def test_silent_printer_times_out(autojump_clock: MockClock) -> None:
     model = PrinterModel(FaultSchedule.of(at(Fault.PRINTER_SILENT, 1, 2)))
     async with memory_link(PrinterEmulator(model).serve) as host:
         driver = PrinterDriver(host, timing=FAST)
+        started = trio.current_time()
         with trio.fail_after(3), pytest.raises(DeviceTimeout):
             await driver.status()
+        # Two tries (status_retries_max = 1), each waiting the status timeout.
+        elapsed = trio.current_time() - started
+        assert elapsed == pytest.approx(2 * FAST.status_timeout_seconds, abs=0.05)
         assert (await driver.status()).online
 
 
