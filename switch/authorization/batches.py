@@ -32,10 +32,10 @@ from switch.db.runtime import Database, DatabaseUnavailable
 # Bounded: a batch is one PL/pgSQL call whose arrays must stay small enough to decide within
 # a few milliseconds; past this a second batch leaves as soon as one is back.
 batch_size_max: Final = 256
-# Up to eight batches in flight by default (authorization.batches_in_flight_max): at low
-# load each request commits alone and at once (a commit is an fsync of a few ms here; two in
-# flight queued requests behind it), under load the batches grow as commits take longer.
-batches_in_flight_max_default: Final = 8
+# Batches in flight per class when not configured (authorization.batches_in_flight_max, whose
+# default is 1: measured, docs/performance.md "Batching policy"): a lone request commits at
+# once; while one is out the others gather into the next.
+batches_in_flight_max_default: Final = 1
 # Requests waiting for a batch; past this the switch answers 91 at once (DESIGN.md 6).
 queue_length_max: Final = 8192
 
