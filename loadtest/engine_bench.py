@@ -35,14 +35,13 @@ from typing import Any
 import trio
 
 from loadtest.procstat import cpu_seconds
-from switch.authorization.batches import (
-    ADVICE_QUERY,
-    FINANCIAL_QUERY,
+from switch.authorization.batch_items import (
     AdviceItem,
     FinancialItem,
     advice_columns,
     financial_columns,
 )
+from switch.authorization.batches import ADVICE_QUERY, FINANCIAL_QUERY
 from switch.authorization.request import MessageKey, OriginalData
 from switch.db.migrate import migrate
 from switch.db.runtime import open_database

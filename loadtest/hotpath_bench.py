@@ -21,7 +21,7 @@ from typing import Any
 import trio
 
 from switch.authorization.answers import encode_answer, financial_fields
-from switch.authorization.batches import Decision
+from switch.authorization.batch_items import Decision
 from switch.authorization.caches import CardView
 from switch.authorization.context import AuthContext
 from switch.authorization.financial import FinancialFlow

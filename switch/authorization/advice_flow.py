@@ -19,7 +19,8 @@ from typing import Final
 import trio
 
 from switch.authorization.answers import encode_answer, financial_fields
-from switch.authorization.batches import AdviceItem, AuthorizationBatches
+from switch.authorization.batch_items import AdviceItem
+from switch.authorization.batches import AuthorizationBatches
 from switch.authorization.context import AuthContext
 from switch.authorization.request import FinancialRequest, fingerprint
 from switch.authorization.security import TerminalKeys

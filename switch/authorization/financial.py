@@ -8,7 +8,7 @@ Already done by the handler: ``30`` (format), ``58`` (terminal), ``63`` (MAC). H
    so no PIN is evaluated for it), the new PIN's data for a PIN change;
 3. the checks that depend on the request alone (``12``, ``13``, ``61`` per transaction), as
    one code handed to the batch, which applies it at its place in the order;
-4. one :class:`~switch.authorization.batches.FinancialItem` into the 0200 batch, which
+4. one :class:`~switch.authorization.batch_items.FinancialItem` into the 0200 batch, which
    claims the key, re-checks the card, counts PIN tries, checks the account and limits,
    moves the money and stores the decision in one transaction;
 5. the answer built from the decision (``answers.py``).
@@ -35,7 +35,8 @@ import trio
 from ledger_adapter import DailyLimit
 from ledger_adapter import requests as ledger_requests
 from switch.authorization.answers import Answer, encode_answer, financial_fields
-from switch.authorization.batches import AuthorizationBatches, Decision, FinancialItem
+from switch.authorization.batch_items import Decision, FinancialItem
+from switch.authorization.batches import AuthorizationBatches
 from switch.authorization.before_batch import (
     DESCRIPTIONS,
     KIND_NAMES,

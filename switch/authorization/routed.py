@@ -22,7 +22,8 @@ import datetime as dt
 from typing import Final
 
 from switch.authorization.answers import Answer, encode_answer, financial_fields
-from switch.authorization.batches import AuthorizationBatches, RoutedItem
+from switch.authorization.batch_items import RoutedItem
+from switch.authorization.batches import AuthorizationBatches
 from switch.authorization.context import AuthContext
 from switch.authorization.network_port import CardNetworks
 from switch.authorization.outcomes import Outcome, response_code

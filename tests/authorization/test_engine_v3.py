@@ -13,7 +13,7 @@ from typing import Any
 
 import trio
 
-from switch.authorization.batches import (
+from switch.authorization.batch_items import (
     AdviceItem,
     FinancialItem,
     advice_columns,
