@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -24,6 +25,8 @@ from tests.simulate.world import fixture
 TEMPLATE_DB = "sim_template"
 cli_timeout_s = 180.0
 admin_attempts_max = 30  # one second apart
+restart_attempts_max = 5
+restart_retry_pause_s = 1.0
 _POSTGRES_PORT = 5432  # pgserver listens on a Unix socket only, named after this port
 # How a history's database is cloned. Not the default WAL_LOG strategy: on PostgreSQL 16.2
 # (pgserver's) a sequence copied that way goes back after a crash to where the template left
@@ -42,6 +45,9 @@ class SimPostgres:
         self._server: object | None = None
         self.restarts = 0
         self.restarted_at = 0.0  # time.monotonic() of the last restart (settling waits it out)
+        # Histories run in parallel and each may crash PostgreSQL: one's stop must not land
+        # while another's start waits for crash recovery (pg_ctl start then fails).
+        self._crashing = threading.Lock()
 
     def start(self) -> None:
         import pgserver
@@ -66,13 +72,25 @@ class SimPostgres:
         from pgserver._commands import pg_ctl
 
         server = self._require()
-        pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=server.pgdata,  # type: ignore[attr-defined]
-               user=server.system_user)  # type: ignore[attr-defined]
+        with self._crashing:
+            if self.is_down():
+                return  # another history's crash got here first; its restart follows
+            pg_ctl(["-w", "-m", "immediate", "stop"],
+                   pgdata=server.pgdata,  # type: ignore[attr-defined]
+                   user=server.system_user)  # type: ignore[attr-defined]
 
     def restart_after_crash(self) -> None:
         server = self._require()
-        with server._lock:  # type: ignore[attr-defined]
-            server.ensure_postgres_running()  # type: ignore[attr-defined]
+        with self._crashing:
+            for attempt in range(restart_attempts_max):
+                try:
+                    with server._lock:  # type: ignore[attr-defined]
+                        server.ensure_postgres_running()  # type: ignore[attr-defined]
+                    break
+                except subprocess.CalledProcessError:
+                    if attempt + 1 == restart_attempts_max:
+                        raise
+                    time.sleep(restart_retry_pause_s)  # e.g. the old postmaster still exiting
         self.restarts += 1
         self.restarted_at = time.monotonic()
 
@@ -80,6 +98,11 @@ class SimPostgres:
         if self._server is not None:
             self._server.cleanup()  # type: ignore[attr-defined]
             self._server = None
+
+    def is_down(self) -> bool:
+        """No postmaster running (a crash that has not been restarted yet)."""
+        server = self._require()
+        return not (Path(server.pgdata) / "postmaster.pid").exists()  # type: ignore[attr-defined]
 
     def _require(self) -> object:
         if self._server is None:
