@@ -242,8 +242,6 @@ class Connection:
                     await self._answer_frame(frame, received_at)
                 finally:
                     self.sign_ons_in_flight -= 1
-                if self.session.signed_on and not self._admitted:
-                    self._admit()
             else:
                 await self._refuse_before_sign_on(frame)
         finally:
@@ -278,6 +276,10 @@ class Connection:
             await self._answer_format_error(exc)
             return
         response = await self._answer(request, frame)
+        if self.session.signed_on and not self._admitted:
+            # Before the answer leaves: a terminal that has its 0800 answer must already be
+            # out of the eviction queue, or its next connection could find it still there.
+            self._admit()
         if response is not None:
             await self.send(response)
         else:
