@@ -58,6 +58,10 @@ class TerminalDirectory:
         self._clock = clock
         self.cache_ttl_s = cache_ttl_s
         self._cache: dict[str, tuple[str | None, float]] = {}
+        # The status last read of each terminal, used only while PostgreSQL cannot be read
+        # (a terminal disabled meanwhile is refused once it can: the staleness the TTL
+        # already allows, and nothing is approved without PostgreSQL anyway).
+        self._last: dict[str, str | None] = {}
         self._open_batch: _Batch | None = None
         self._previous_done: trio.Event | None = None
 
@@ -77,6 +81,11 @@ class TerminalDirectory:
             batch.ids.add(terminal_id)
             await batch.done.wait()
         if batch.error is not None:
+            if terminal_id in self._last:
+                # PostgreSQL is unreachable: the status last read stands (as for keys), so
+                # the request goes on to where its 91 is recorded (spec 5.6) instead of
+                # being answered 91 here, where nothing could record it.
+                return self._last[terminal_id]
             raise DatabaseUnavailable(str(batch.error))
         return batch.found.get(terminal_id)
 
@@ -104,15 +113,20 @@ class TerminalDirectory:
         self._cache.pop(terminal_id, None)
 
     def clear(self) -> None:
-        """The NOTIFY listener lost its connection: trust nothing cached."""
+        """The NOTIFY listener lost its connection: read everything again (the last status
+        read stays as the fallback while PostgreSQL itself is unreachable)."""
         self._cache.clear()
 
     def _remember(self, batch: _Batch) -> None:
         if len(self._cache) + len(batch.ids) > TERMINAL_CACHE_ENTRIES_MAX:
             self._cache.clear()
+        if len(self._last) + len(batch.ids) > TERMINAL_CACHE_ENTRIES_MAX:
+            self._last.clear()
         now = self._clock()
         for terminal_id in batch.ids:
-            self._cache[terminal_id] = (batch.found.get(terminal_id), now)
+            status = batch.found.get(terminal_id)
+            self._cache[terminal_id] = (status, now)
+            self._last[terminal_id] = status
 
 
 class _Batch:

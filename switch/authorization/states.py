@@ -12,8 +12,10 @@ tables agree entry for entry, so neither can drift.
 Rules the table enforces (spec 5.4-5.6, 10):
 
 * a repeat never changes a decided original (no event moves a decided state for a repeat);
-* a void (the switch answered ``91``) applies only to ``approved`` or ``declined`` (and only
-  for the attempt that made the claim: the SQL checks the token);
+* a void (the switch answered ``91``) applies to ``approved`` or ``declined``, and to a request
+  already undone meanwhile (``reversed``, ``released``, ``presumed_captured``), never once the
+  terminal reported cash moved (``completed``, ``partially_reversed``); only for the attempt
+  that made the claim (the SQL checks the token) and only if no repeat was handed the decision;
 * at most one effective reversal: ``reversed`` and ``partially_reversed`` accept no advice;
 * a completion after a presumed capture moves ``presumed_captured`` to ``completed`` once, so a
   second completion finds nothing to correct.
@@ -60,6 +62,11 @@ TRANSITIONS: Mapping[tuple[State, Event], State] = MappingProxyType({
     (S.CLAIMED, E.RECORD): S.RECORDED,
     (S.APPROVED, E.VOID): S.VOIDED,
     (S.DECLINED, E.VOID): S.VOIDED,
+    # Undone by something else before the switch's void arrived (migration 0321): the 91
+    # is still recorded, and a presumed capture is given back (the terminal dispensed nothing).
+    (S.REVERSED, E.VOID): S.VOIDED,
+    (S.RELEASED, E.VOID): S.VOIDED,
+    (S.PRESUMED_CAPTURED, E.VOID): S.VOIDED,
     (S.APPROVED, E.COMPLETE): S.COMPLETED,
     (S.APPROVED, E.REVERSE_FULL): S.REVERSED,
     (S.APPROVED, E.REVERSE_PARTIAL): S.PARTIALLY_REVERSED,

@@ -1,5 +1,5 @@
 """The message state machine is written once: states.py's table and the SQL's
-auth_next_state (migration 0320) must agree on every (state, event) pair, allowed or not."""
+auth_next_state (migrations 0320, 0321) must agree on every (state, event) pair, allowed or not."""
 
 from __future__ import annotations
 
@@ -31,8 +31,11 @@ def test_illegal_transitions_raise() -> None:
     assert next_state(State.PRESUMED_CAPTURED, Event.COMPLETE) is State.COMPLETED
 
 
-def test_only_first_decisions_can_be_voided() -> None:
-    assert VOIDABLE == {State.APPROVED, State.DECLINED}
+def test_a_void_applies_until_the_terminal_reported_cash_moved() -> None:
+    """First decisions, and requests something else undid first (migration 0321); never a
+    completed or partially reversed one (the terminal acted on the decision)."""
+    assert VOIDABLE == {State.APPROVED, State.DECLINED, State.REVERSED, State.RELEASED,
+                        State.PRESUMED_CAPTURED}
     assert State.CLAIMED not in DECIDED
     assert [state_for_code(c) for c in ("00", "91", "51")] == [
         State.APPROVED, State.VOIDED, State.DECLINED]

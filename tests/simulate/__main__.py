@@ -50,9 +50,10 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
                         default=None, help="print every message of the failing (or all) "
                                            "histories to stderr")
     arguments = parser.parse_args(argv)
+    if arguments.only and arguments.histories is None and arguments.seconds is None:
+        arguments.histories = 0  # --only: those catalogue histories, no seeded ones
     if arguments.seconds is None:
-        arguments.seconds = math.inf if arguments.histories is not None or arguments.only \
-            else 60.0
+        arguments.seconds = math.inf if arguments.histories is not None else 60.0
     if arguments.seconds <= 0 or arguments.steps_max < 2 or arguments.deadline <= 0 \
             or arguments.parallel < 1 or (arguments.histories or 0) < 0:
         parser.error("--seconds and --deadline must be positive, --steps-max at least 2, "

@@ -43,6 +43,17 @@ def repeat_of_a_91_before_its_void(deadline_s: float) -> History:
     )
 
 
+def repeat_of_a_91_from_the_terminal_gate(deadline_s: float) -> History:
+    """Seed 20261347 of the 30-minute run: the terminal's status had aged out of its cache and
+    PostgreSQL was unreachable for the re-read, so the 91 came from the terminal gate, where
+    nothing recorded it; the repeat was then approved. A repeat of a 91 gets 91 (spec 5.6)."""
+    return (
+        Step((), pause_s=2.5),  # past the registry cache's TTL (switch/netmgmt.py)
+        Step((_WITHDRAW,), fault=DbFault.CUT_AFTER, fault_p=1.0),
+        Step((Send("repeat", ref=0),)),
+    )
+
+
 def voided_pin_change(deadline_s: float) -> History:
     """Failure 2: a PIN change answered 91 (its commit's reply late, its void cut off, the
     switch killed) must leave the old PIN working (the PIN probe after the history)."""
@@ -92,6 +103,7 @@ CATALOGUE = {
     "void_lost_in_a_crash": void_lost_in_a_crash,
     "repeat_of_a_91_before_its_void": repeat_of_a_91_before_its_void,
     "voided_pin_change": voided_pin_change,
+    "repeat_of_a_91_from_the_terminal_gate": repeat_of_a_91_from_the_terminal_gate,
     "two_reversals_in_one_batch": two_reversals_in_one_batch,
     "second_completion_after_presumed_capture": second_completion_after_presumed_capture,
     "both_batch_classes_on_one_key": both_batch_classes_on_one_key,

@@ -1,0 +1,56 @@
+"""A 91 whose request something else undid before the switch's void (migration 0321), found by
+the 30-minute simulation (docs/testing.md): the void is owed (PostgreSQL too slow to take it
+in time), then a reversal, or the hold expiry sweep, gets to the original first. The 91 must
+still be recorded, so a repeat gets 91 (spec 5.6), and a presumed capture must be given back:
+the terminal was told 91 and dispensed nothing (spec 10, "a 91 never debits")."""
+
+from __future__ import annotations
+
+import trio
+
+from switch.authorization.sweeper import sweep_once
+from switch.config import AuthorizationConfig
+from tests.authorization.harness import running_switch
+from tests.authorization.test_engine_v3 import (
+    OPENING_ACC1,
+    settle_voids,
+    stored,
+    withdrawal_answered_91,
+)
+
+
+async def test_a_91_reversed_before_its_void_is_still_recorded_91(pg_dsn: str) -> None:
+    """Seed 20261325: the 0420 was recorded while the void was owed; the void then found the
+    original "reversed" and left its decision 00."""
+    async with running_switch(pg_dsn, deadline_s=1.5) as switch:
+        atm = await switch.atm("ATM001")
+        original = await withdrawal_answered_91(switch, atm)
+        assert len(switch.authorization.financial.journal) == 1  # the void is owed
+        reversal, _ = await atm.reverse(original, reason="17")
+        assert reversal.fields["39"] == "00"
+        assert (await stored(switch.db, original["11"]))["state"] == "reversed"
+        await settle_voids(switch)
+        row = await stored(switch.db, original["11"])
+        assert (row["state"], row["response_code"]) == ("voided", "91")
+        assert (await atm.send("0200", original)).fields["39"] == "91"
+        assert await switch.balance("ACC1") == (OPENING_ACC1, OPENING_ACC1, 0)
+        assert not await switch.db.fetch("SELECT * FROM ledger_check_invariants()")
+
+
+async def test_a_91_presumed_dispensed_before_its_void_is_given_back(pg_dsn: str) -> None:
+    """The hold expired (withdrawal presumed dispensed, captured) while its void was owed: the
+    void reverses the capture, so the customer who was told 91 is not debited."""
+    config = AuthorizationConfig(hold_expiry_s=1)
+    async with running_switch(pg_dsn, deadline_s=1.5, config=config) as switch:
+        atm = await switch.atm("ATM001")
+        original = await withdrawal_answered_91(switch, atm)
+        assert len(switch.authorization.financial.journal) == 1
+        await trio.sleep(1.2)  # past the hold's expiry
+        await sweep_once(switch.authorization.ctx)  # as if the void could not reach PostgreSQL
+        assert (await stored(switch.db, original["11"]))["state"] == "presumed_captured"
+        await settle_voids(switch)
+        row = await stored(switch.db, original["11"])
+        assert (row["state"], row["response_code"]) == ("voided", "91")
+        assert await switch.balance("ACC1") == (OPENING_ACC1, OPENING_ACC1, 0)
+        assert (await atm.send("0200", original)).fields["39"] == "91"
+        assert not await switch.db.fetch("SELECT * FROM ledger_check_invariants()")
