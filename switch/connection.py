@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Final, Protocol
 import trio
 
 from switch.outbox import WRITE_TIMEOUT_S, Outbox, WriteFailed
+from switch.protocol.answer import Reply, payload_of, response_code_of
 from switch.protocol.codes import NetworkCode, ResponseCode, is_request_mti
 from switch.protocol.errors import FrameTooLarge, FramingError, MessageFormatError
 from switch.protocol.framing import FrameDecoder, encode_frame
-from switch.protocol.message import Message, decode_message, encode_message, peek_field
+from switch.protocol.message import Message, decode_message, encode_message
 from switch.protocol.responses import (
     encode_format_error_response,
     response_fields,
@@ -44,7 +45,7 @@ SIGN_ON_MTI: Final = b"0800"
 class RequestHandler(Protocol):
     """What the server needs from the dispatcher."""
 
-    async def handle(self, request: Message, raw: bytes, session: Session) -> bytes | None: ...
+    async def handle(self, request: Message, raw: bytes, session: Session) -> Reply: ...
 
     async def fallback_response(
         self, request: Message, session: Session, response_code: str
@@ -280,11 +281,12 @@ class Connection:
             # Before the answer leaves: a terminal that has its 0800 answer must already be
             # out of the eviction queue, or its next connection could find it still there.
             self._admit()
-        if response is not None:
-            await self.send(response)
+        payload = payload_of(response)
+        if payload is not None:
+            await self.send(payload)
         else:
             self.server.metrics.protocol_error("unexpected_response")
-        response_code = _response_code(response)
+        response_code = response_code_of(response)
         self.server.metrics.observe_request(
             request.mti,
             request.processing_code,
@@ -314,7 +316,7 @@ class Connection:
         log.info("format error", extra=self._log_extra(mti=exc.mti, stan=exc.stan, reason=str(exc)))
         await self.send(answer)
 
-    async def _answer(self, request: Message, raw: bytes) -> bytes | None:
+    async def _answer(self, request: Message, raw: bytes) -> Reply:
         server = self.server
         handler = server.handler
         is_echo = request.mti == "0800" and request.network_code is NetworkCode.ECHO
@@ -339,7 +341,7 @@ class Connection:
         )
         return await self._fallback(request, ResponseCode.UNAVAILABLE)
 
-    async def _fallback(self, request: Message, response_code: str) -> bytes | None:
+    async def _fallback(self, request: Message, response_code: str) -> Reply:
         with trio.move_on_after(FALLBACK_ANSWER_TIMEOUT_S):
             return await self.server.handler.fallback_response(request, self.session, response_code)
         return None
@@ -370,15 +372,6 @@ def certificate_common_name(certificate: object) -> str:
     for rdn in subject:
         names.extend(str(value) for key, value in rdn if key == "commonName")
     return names[0] if len(names) == 1 else ""
-
-
-def _response_code(response: bytes | None) -> str | None:
-    """Field 39 of an answer: carried by the answer itself when its builder set it (no second
-    decode on the hot path), else read from the bytes."""
-    if response is None:
-        return None
-    code: str | None = getattr(response, "response_code", None)
-    return code if code is not None else peek_field(response, "39")
 
 
 def peer_host(peer: str) -> str:

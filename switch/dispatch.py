@@ -6,8 +6,9 @@ connection is not signed on as field 41's enabled terminal (no MAC), then the
 handler registered for the message class, or ``12`` when there is none.
 
 Other parts plug in with :meth:`Dispatcher.register`; a handler is
-``async handler(request, raw, session) -> bytes | None`` (the encoded response
-without the length prefix; None = no answer). Handlers run under the server's
+``async handler(request, raw, session) -> Reply``: an
+:class:`~switch.protocol.answer.Answer` (the encoded response without the length prefix, with
+its field 39), the bare bytes, or None (no answer). Handlers run under the server's
 per-request deadline: ``trio.current_effective_deadline()`` tells them when it
 ends, and they are cancelled then (shield any clean-up).
 """
@@ -21,6 +22,7 @@ from typing import Final
 
 from switch.db.runtime import DatabaseUnavailable
 from switch.netmgmt import Handler, NetworkManagement, answer
+from switch.protocol.answer import Reply
 from switch.protocol.codes import (
     RESPONSE_CODES_WITHOUT_MAC,
     MessageClass,
@@ -47,7 +49,7 @@ class _NoMac(Exception):
 
 
 class Dispatcher:
-    """``await dispatcher.handle(request, raw, session) -> bytes | None``."""
+    """``await dispatcher.handle(request, raw, session) -> Reply``."""
 
     def __init__(
         self, network: NetworkManagement, *, clock: Callable[[], dt.datetime] | None = None
@@ -76,7 +78,7 @@ class Dispatcher:
         """How the core MACs the answers it builds itself (``91``, ``12``, ``96``)."""
         self._response_mac = provider
 
-    async def handle(self, request: Message, raw: bytes, session: Session) -> bytes | None:
+    async def handle(self, request: Message, raw: bytes, session: Session) -> Reply:
         klass = message_class(request.mti)
         if not is_request_mti(request.mti):
             return None  # a response or junk MTI from the terminal: nothing to answer

@@ -21,6 +21,7 @@ from typing import Final
 import trio
 
 from switch.db.runtime import Database, DatabaseUnavailable
+from switch.protocol.answer import Reply
 from switch.protocol.codes import NetworkCode, ResponseCode
 from switch.protocol.message import Message, encode_message
 from switch.protocol.responses import response_fields, response_mti
@@ -34,7 +35,7 @@ TERMINAL_STATUS_TTL_S: Final = 2.0
 TERMINAL_CACHE_ENTRIES_MAX: Final = 100_000
 STATUS_ENABLED: Final = "enabled"
 
-Handler = Callable[[Message, bytes, Session], Awaitable[bytes | None]]
+Handler = Callable[[Message, bytes, Session], Awaitable[Reply]]
 # Runs under a sign-on before the session is claimed; may raise DatabaseUnavailable (91).
 SignOnStep = Callable[[str, Session], Awaitable[object]]  # its result is not used
 
@@ -166,7 +167,7 @@ class NetworkManagement:
 
     async def handle(
         self, request: Message, raw: bytes, session: Session, key_exchange: Handler | None
-    ) -> bytes | None:
+    ) -> Reply:
         """The 0810 for an 0800 (key exchange delegated to ``key_exchange`` when given)."""
         try:
             if request.network_code is NetworkCode.SIGN_ON:

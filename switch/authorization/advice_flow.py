@@ -25,6 +25,7 @@ from switch.authorization.context import AuthContext
 from switch.authorization.request import FinancialRequest, fingerprint
 from switch.authorization.security import TerminalKeys
 from switch.db.runtime import DatabaseUnavailable
+from switch.protocol.answer import Answer
 from switch.protocol.message import Message
 
 # A claim given back by the batch ('stale') is tried again at most this often.
@@ -43,7 +44,7 @@ class AdviceFlow:
         received_at: dt.datetime,
         deadline: float,
         pan_hash: str,
-    ) -> bytes:
+    ) -> Answer:
         assert request.original is not None  # parse_request requires 90 on advices
         item = AdviceItem(
             key=request.key,

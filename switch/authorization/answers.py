@@ -22,6 +22,7 @@ from switch.authorization import formatting
 from switch.authorization.outcomes import UNMACED_CODES
 from switch.authorization.texts import INSERT_CHIP, screen_text
 from switch.hsm import Hsm
+from switch.protocol.answer import Answer
 from switch.protocol.field48 import encode_tags
 from switch.protocol.message import Message, encode_message, encode_message_async_mac
 from switch.protocol.responses import response_fields, response_mti
@@ -29,19 +30,6 @@ from switch.protocol.responses import response_fields, response_mti
 # Approved types whose 0210 carries field 54 (spec 5.2, and spec 10 for 39xx00).
 TYPES_WITH_BALANCES = frozenset({"01", "21", "31", "38", "40"})
 WITHOUT_SCREEN_TEXT = frozenset({"00", "30", "58"})
-
-
-class Answer(bytes):
-    """Encoded response bytes that also carry their field 39, so the server can count it
-    without decoding the response again."""
-
-    response_code: str | None = None
-
-
-def answer_bytes(encoded: bytes, response_code: str) -> Answer:
-    answer = Answer(encoded)
-    answer.response_code = response_code
-    return answer
 
 
 def financial_fields(
@@ -111,9 +99,9 @@ async def encode_answer(
     code = fields["39"]
     mti = response_mti(message.mti)
     if tak is None or code in UNMACED_CODES:
-        return answer_bytes(encode_message(mti, fields), code)
+        return Answer(code, encode_message(mti, fields))
 
     async def mac(data: bytes) -> str:
         return await hsm.generate_mac(tak, data)
 
-    return answer_bytes(await encode_message_async_mac(mti, fields, mac=mac), code)
+    return Answer(code, await encode_message_async_mac(mti, fields, mac=mac))

@@ -34,7 +34,7 @@ import trio
 
 from ledger_adapter import DailyLimit
 from ledger_adapter import requests as ledger_requests
-from switch.authorization.answers import Answer, encode_answer, financial_fields
+from switch.authorization.answers import encode_answer, financial_fields
 from switch.authorization.batch_items import Decision, FinancialItem
 from switch.authorization.batches import AuthorizationBatches
 from switch.authorization.before_batch import (
@@ -67,6 +67,7 @@ from switch.emv.checks import (
     cryptogram_of,
 )
 from switch.hsm.errors import PinPolicyError, PinVerificationFailed
+from switch.protocol.answer import Answer
 from switch.protocol.message import Message
 
 log = logging.getLogger("atm.authorization")
@@ -103,7 +104,7 @@ class FinancialFlow:
         received_at: dt.datetime,
         deadline: float,
         pan_hash: str,
-    ) -> bytes:
+    ) -> Answer:
         content = fingerprint(request, pan_hash)
         token = os.urandom(8).hex()
         owed = _owed_void(request, content, token)

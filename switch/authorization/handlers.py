@@ -23,11 +23,12 @@ from switch.authorization.security import KeyBook, TerminalKeys, verify_request_
 from switch.db.runtime import DatabaseUnavailable
 from switch.emv.checks import chip_format_error
 from switch.ports import TerminalSession
+from switch.protocol.answer import Answer
 from switch.protocol.message import Message
 
 
 class FinancialHandler:
-    """``handler(request, raw, session) -> bytes | None`` for every financial message class."""
+    """``handler(request, raw, session) -> Answer`` for every financial message class."""
 
     def __init__(
         self, ctx: AuthContext, keys: KeyBook, financial: FinancialFlow, advices: AdviceFlow
@@ -39,7 +40,7 @@ class FinancialHandler:
 
     async def __call__(
         self, message: Message, raw: bytes, session: TerminalSession
-    ) -> bytes | None:
+    ) -> Answer:
         ctx = self._ctx
         received_at = ctx.clock()
         # Spec 5.6: this handler keeps the request deadline itself (the server adds no scope
@@ -59,7 +60,7 @@ class FinancialHandler:
         except DatabaseUnavailable:
             return await self._unrecorded(message, None, Outcome.UNAVAILABLE, request.language)
         keys = await self._verified_keys(message, raw, request, loaded)
-        if isinstance(keys, bytes):
+        if isinstance(keys, Answer):
             return keys
         pan_hash = await ctx.hsm.pan_lookup_hash(request.pan)
         if request.key.message_class != "0200":
@@ -78,7 +79,7 @@ class FinancialHandler:
 
     async def _verified_keys(
         self, message: Message, raw: bytes, request: FinancialRequest, keys: TerminalKeys | None
-    ) -> TerminalKeys | bytes:
+    ) -> TerminalKeys | Answer:
         """The keys once the MAC verifies, else the 63 answer. A MAC that fails under cached
         keys is checked once more under keys read afresh (a key exchange on another node whose
         NOTIFY has not arrived yet must not cost the terminal a 63)."""
@@ -109,7 +110,7 @@ class FinancialHandler:
 
     async def _unrecorded(
         self, message: Message, tak: str | None, outcome: Outcome, language: str | None
-    ) -> bytes:
+    ) -> Answer:
         """Answers decided before any database write (30, 58, 63, 91): spec 5.5, not recorded."""
         fields = financial_fields(
             message, response_code(outcome), decided_at=self._ctx.clock(), language=language

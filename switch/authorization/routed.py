@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Final
 
-from switch.authorization.answers import Answer, encode_answer, financial_fields
+from switch.authorization.answers import encode_answer, financial_fields
 from switch.authorization.batch_items import RoutedItem
 from switch.authorization.batches import AuthorizationBatches
 from switch.authorization.context import AuthContext
@@ -30,6 +30,7 @@ from switch.authorization.outcomes import Outcome, response_code
 from switch.authorization.request import FinancialRequest
 from switch.authorization.security import TerminalKeys
 from switch.db.runtime import DatabaseUnavailable
+from switch.protocol.answer import Answer
 from switch.protocol.message import Message
 
 # Claim statuses answered without asking the network.
