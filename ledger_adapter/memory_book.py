@@ -1,6 +1,6 @@
 """The in-memory ledger's state and rules, synchronous and pure Python.
 
-Same semantics as the PostgreSQL functions (``switch/db/migrations/010x_ledger_*.sql``):
+Same semantics as the PostgreSQL functions (``ledger_adapter/migrations/010x_ledger_*.sql``):
 the contract suite in ``tests/ledger/`` runs against both. ``InMemoryLedger`` wraps this in
 the async API.
 """

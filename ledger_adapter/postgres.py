@@ -1,7 +1,7 @@
 """``PostgresLedger``: the durable ledger, with group commit, on ``switch.db.runtime.Database``.
 
 Money-moving calls are batched (see ``group_commit``) into one call of a PL/pgSQL batch
-function (``switch/db/migrations/01xx_ledger_*.sql``), i.e. one round trip and one commit
+function (``ledger_adapter/migrations/01xx_ledger_*.sql``), i.e. one round trip and one commit
 per batch. ``batching=False`` sends every call alone (same functions, same SQL work), which
 is the baseline of ``python -m loadtest.ledger``.
 """

@@ -1,11 +1,12 @@
 """Versioned SQL migrations, applied idempotently by ``atm-switch db init``.
 
-Migrations are ``switch/db/migrations/NNNN_name.sql`` files applied in numeric
-order, each in its own transaction, and recorded in ``schema_migrations``. An
-advisory lock serialises concurrent ``db init`` runs. Number ranges by owner,
-so parallel work never collides: 0001-0099 switch core, 0100-0199 ledger,
-0200-0299 HSM key store, 0300-0399 authorization, 0400-0499 terminals/ops,
-0700-0749 hardening (installation mode, least-privilege roles).
+Migrations are ``NNNN_name.sql`` files, each in its owner's ``migrations`` package
+(:data:`MIGRATION_PACKAGES`: the ledger's SQL lives in ``ledger_adapter/migrations/``, the
+rest in ``switch/db/migrations/``), applied as one sequence in numeric order, each in its own
+transaction, and recorded in ``schema_migrations``. An advisory lock serialises concurrent
+``db init`` runs. Number ranges by owner, so parallel work never collides: 0001-0099 switch
+core, 0100-0199 ledger, 0200-0299 HSM key store, 0300-0399 authorization, 0400-0499
+terminals/ops, 0700-0749 hardening (installation mode, least-privilege roles).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Final
 
 import asyncpg
 
@@ -29,14 +31,20 @@ class Migration:
     sql: str
 
 
+# Where each owner keeps its SQL (one version sequence across them all).
+MIGRATION_PACKAGES: Final = ("ledger_adapter.migrations", "switch.db.migrations")
+
+
 def available_migrations() -> list[Migration]:
-    """All migrations shipped with the package, in version order."""
+    """All migrations shipped with the packages, in version order."""
     found: list[Migration] = []
-    folder = resources.files("switch.db") / "migrations"
-    for entry in folder.iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text("utf-8")))
+    for package in MIGRATION_PACKAGES:
+        for entry in resources.files(package).iterdir():
+            match = _MIGRATION_NAME.match(entry.name)
+            if match:
+                found.append(
+                    Migration(int(match.group(1)), match.group(2), entry.read_text("utf-8"))
+                )
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
     if len(versions) != len(set(versions)):
