@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from switch.protocol import fastcodec
 from switch.protocol.dialect import DATA_FIELDS, SPEC
 from switch.protocol.errors import MessageBuildError, MessageFormatError
+from switch.protocol.fastcodec import _decoding, _encoding, _plans
 from switch.protocol.message import (
     decode_message,
     encode_message,
@@ -307,33 +308,33 @@ def test_non_bytes_are_refused_like_before() -> None:
 
 def test_caches_stay_bounded_under_random_bitmaps() -> None:
     # An attacker choosing bitmaps must not grow memory: the plan caches are cleared when full.
-    for value in range(fastcodec.plans_cached_max * 2 + 10):
+    for value in range(_plans.plans_cached_max * 2 + 10):
         bitmap = f"{(value * 0x9E3779B97F4A7C15) & ((1 << 63) - 1):016X}".encode()
         with pytest.raises(MessageFormatError):
             fastcodec.decode(b"0200" + bitmap + b"1")
-    assert len(fastcodec._primary_plans) <= fastcodec.plans_cached_max
-    assert len(fastcodec._full_plans) <= fastcodec.plans_cached_max
+    assert len(_plans._primary_plans) <= _plans.plans_cached_max
+    assert len(_plans._full_plans) <= _plans.plans_cached_max
 
 
 @pytest.mark.parametrize("golden", GOLDEN, ids=lambda g: g.name)
 def test_golden_messages_take_the_fast_path(golden: Any) -> None:
     # The speed claim holds for every golden shape, UTF-8 field 48 and secondary bitmaps too.
-    assert fastcodec._fast_fields(golden.raw) is not None
-    assert fastcodec._fast_encode(golden.mti, golden.fields, golden.macced) is not None
+    assert _decoding._fast_fields(golden.raw) is not None
+    assert _encoding._fast_encode(golden.mti, golden.fields, golden.macced) is not None
 
 
 def test_shapes_stay_bounded_under_many_lengths(monkeypatch: pytest.MonkeyPatch) -> None:
     # Every new field-48 length is a new shape; the total over all plans stays under the bound.
-    monkeypatch.setattr(fastcodec, "shapes_cached_max", 50)
-    fastcodec.forget_cached_plans()
+    monkeypatch.setattr(_plans, "shapes_cached_max", 50)
+    _plans.forget_cached_plans()
     for length in range(300):
         raw = encode_message("0200", {"11": "123456", "48": "A" * length})
         assert decode_message(raw).fields["48"] == "A" * length
         plans = {
             id(plan): plan
-            for cache in (fastcodec._primary_plans, fastcodec._full_plans, fastcodec._encode_plans)
+            for cache in (_plans._primary_plans, _plans._full_plans, _plans._encode_plans)
             for plan in cache.values()
             if plan is not None
         }
         assert sum(len(plan.shapes) for plan in plans.values()) <= 50
-    fastcodec.forget_cached_plans()
+    _plans.forget_cached_plans()
