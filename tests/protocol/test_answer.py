@@ -22,8 +22,10 @@ def test_bare_bytes_have_field_39_read_from_them() -> None:
     encoded = encode_message("0210", FIELDS)
     assert payload_of(encoded) is encoded
     assert response_code_of(encoded) == "51"
-    assert response_code_of(encode_message("0210", {k: v for k, v in FIELDS.items()
-                                                     if k != "39"})) is None
+    assert (
+        response_code_of(encode_message("0210", {k: v for k, v in FIELDS.items() if k != "39"}))
+        is None
+    )
 
 
 def test_no_reply_sends_nothing() -> None:
