@@ -1,9 +1,11 @@
 """The ATM firmware: runs the state table of :mod:`terminals.atm.states` against real drivers.
 
 One handler per state does that state's work and returns an event; the table picks the next
-state. This module holds the session-level states (card, language, PIN, menu, receipt, card
-return) and the host conversation shared by every transaction; the transaction states live in
-:mod:`terminals.atm.flows`. Everything a customer or the host does is journaled (masked).
+state. This module holds the loop, the customer's screens and PIN entry, the cassette counters
+and the session-level states (card, language, PIN, menu, receipt, card return). The transaction
+states live in :mod:`terminals.atm.flows`, the host conversation they share (0200, chip,
+0220/0420) in :mod:`terminals.atm.host_conversation`. Everything a customer or the host does is
+journaled (masked).
 """
 
 from __future__ import annotations
@@ -17,19 +19,11 @@ from typing import Any
 import trio
 
 from switch.protocol.message import Message
-from terminals.atm import flows
-from terminals.atm.chip import (
-    ARC_UNABLE_TO_GO_ONLINE,
-    ChipError,
-    ChipReader,
-    field55,
-    issuer_authentication_data,
-    terminal_data,
-)
+from terminals.atm import flows, host_conversation
+from terminals.atm.chip import ChipError, ChipReader
 from terminals.atm.config import AtmConfig
 from terminals.atm.devices import AtmDevices
 from terminals.atm.receipts import receipt_lines
-from terminals.atm.replies import screen_text
 from terminals.atm.screens import LANGUAGES, MENU_LABELS, Screen, screen
 from terminals.atm.session import (
     Customer,
@@ -41,23 +35,11 @@ from terminals.atm.session import (
 from terminals.atm.states import Event, State, next_state
 from terminals.drivers.errors import DeviceFault, DriverError
 from terminals.drivers.pinpad import PinEntryCancelled, PinEntryTimeout
-from terminals.emv.apdu import CryptogramType
-from terminals.hostlink.financial import (
-    CardData,
-    TerminalIdentity,
-    chip_request_fields,
-    completion_advice,
-    financial_request,
-    reversal_advice,
-)
-from terminals.hostlink.link import HostLink, HostUnavailable, NoResponse
+from terminals.hostlink.financial import TerminalIdentity
+from terminals.hostlink.link import HostLink
 from terminals.journal import REPLENISHED_EVENT, CashUnit, CassetteCounters, Journal
 
 Handler = Callable[[], Awaitable[Event]]
-# Transactions with a ledger effect: a 0200 of these that got no answer is reversed (spec 5.4).
-REVERSIBLE = frozenset({"withdrawal", "deposit", "transfer"})
-RETAIN_CODES = frozenset({"41", "43"})
-SUSPECTED_FRAUD = "59"  # spec 6/11: chip cryptogram failed or replayed; return the card
 CARD_READER_READ_ERROR = "20"
 CARD_READER_NO_ATR = "60"
 _MENU_EVENTS = {
@@ -178,147 +160,23 @@ class AtmFirmware:
             self.journal.record("pin_entry_ended", purpose=purpose, reason=type(exc).__name__)
             return None
 
-    # -- the host conversation ---------------------------------------------------------
+    # -- the host conversation (terminals.atm.host_conversation) ------------------------
     async def authorize(self, kind: str, processing_code: str, amount: int, *,
                         with_pin: bool = True, to_account: str | None = None,
                         tags: dict[str, str] | None = None) -> Event:
         """Send a 0200 for the current session and turn the answer into an event."""
-        session = self.current_session()
-        now = dt.datetime.now(dt.UTC)
-        fields = financial_request(
-            self.identity, CardData(session.pan, session.expiry), stan=self.link.next_stan(),
-            processing_code=processing_code, amount_minor=amount, now=now,
-            pin_block=session.pin_block if with_pin else None, currency=self.config.currency,
-            to_account=to_account, tags={"LG": session.language, **(tags or {})})
-        fields["35"] = session.track2  # the card's own track 2, as read
-        record = TransactionRecord(kind, amount, stan=fields["11"], rrn=fields["37"],
-                                   payee_account=to_account)
-        session.current = record
-        session.transactions.append(record)
-        await self.show("please_wait")
-        if session.chip is not None:
-            try:
-                fields = await self._chip_request(fields, processing_code, amount, now)
-            except ChipError as exc:
-                record.outcome = "chip_error"
-                self.journal.record("chip_failed", step="first_generate_ac", reason=str(exc))
-                await self.show("card_unreadable")
-                return Event.CHIP_ERROR
-        session.request_fields = fields
-        self.journal.record("transaction_request", type=kind, amount=amount, stan=record.stan,
-                            rrn=record.rrn, pan=session.pan, entry=session.entry_mode)
-        try:
-            response = await self.link.authorize(fields)
-        except HostUnavailable:
-            await self._chip_offline_end()
-            return await self._host_unavailable(record, reverse=False)
-        except NoResponse:
-            await self._chip_offline_end()
-            return await self._host_unavailable(record, reverse=kind in REVERSIBLE)
-        event = self._classify(record, response)
-        if session.chip is not None:
-            event = await self._chip_second_ac(record, response, event)
-        if event is Event.RETURN_CARD:
-            await self.show("declined", code=SUSPECTED_FRAUD, text=record.text)
-        return event
-
-    # -- the chip's part of the host conversation (spec 11) ------------------------------
-    async def _chip_request(self, fields: dict[str, str], processing_code: str, amount: int,
-                            now: dt.datetime) -> dict[str, str]:
-        """First GENERATE AC with this transaction's data; the 0200 gets 22, 23, 35, 55."""
-        app = self.current_session().chip
-        if app is None:
-            raise ChipError("no chip in this session")
-        terminal = terminal_data(processing_code=processing_code, amount_minor=amount,
-                                 currency=self.config.currency, now=now)
-        await ChipReader(self.devices.card_reader).first_generate_ac(app, terminal)
-        return chip_request_fields(fields, track2=app.track2, psn=app.psn,
-                                   icc_data_hex=field55(app))
-
-    async def _chip_second_ac(self, record: TransactionRecord, response: Message,
-                              event: Event) -> Event:
-        """Give the card the host's ARPC. After a 00 the card must return a TC, or the
-        terminal pays nothing and reverses with 22 (spec 11)."""
-        app = self.current_session().chip
-        if app is None:
-            return event
-        approved = record.response_code == "00"
-        arc = (record.response_code or "").encode("ascii")[:2].ljust(2, b"0")
-        try:
-            result = await ChipReader(self.devices.card_reader).second_generate_ac(
-                app, arc=arc, issuer_auth=issuer_authentication_data(response.fields.get("55")),
-                approve=approved)
-        except ChipError as exc:
-            self.journal.record("chip_failed", step="second_generate_ac", reason=str(exc))
-            result = None
-        record.cryptogram = result.name if result is not None else "none"
-        self.journal.record("chip_second_ac", stan=record.stan, cryptogram=record.cryptogram)
-        if not approved or result is CryptogramType.TC:
-            return event
-        record.outcome = "card_declined"
-        record.text = " ".join(self.screen("card_declined").lines)
-        if record.type in REVERSIBLE:
-            self.reverse(record, "22")
-        return Event.DECLINED
-
-    async def _chip_offline_end(self) -> None:
-        """No answer from the host: the card ends the transaction with an AAC (ARC Z3)."""
-        app = self.current_session().chip
-        if app is None:
-            return
-        try:
-            await ChipReader(self.devices.card_reader).second_generate_ac(
-                app, arc=ARC_UNABLE_TO_GO_ONLINE, issuer_auth=None, approve=False)
-        except ChipError as exc:
-            self.journal.record("chip_failed", step="second_generate_ac", reason=str(exc))
-
-    async def _host_unavailable(self, record: TransactionRecord, *, reverse: bool) -> Event:
-        record.outcome = "no_response" if reverse else "host_unavailable"
-        self.journal.record("transaction_no_response", type=record.type, stan=record.stan)
-        if reverse:
-            self.reverse(record, "68")
-        await self.show("host_unavailable")
-        return Event.HOST_UNAVAILABLE
-
-    def _classify(self, record: TransactionRecord, response: Message) -> Event:
-        code = response.response_code or ""
-        record.response_code = code
-        record.auth_id = response.fields.get("38", "")
-        record.text = screen_text(response)
-        self.last_response = response
-        self.journal.record("transaction_response", type=record.type, stan=record.stan,
-                            response_code=code, auth_id=record.auth_id)
-        if code == "00":
-            record.outcome = "approved"
-            return Event.APPROVED
-        record.outcome = "declined"
-        if code == "55":
-            self.current_session().wrong_pin = True
-            return Event.WRONG_PIN
-        if code in RETAIN_CODES or (code == "75" and self.config.retain_card_on_75):
-            return Event.RETAIN_CARD
-        if code == SUSPECTED_FRAUD:
-            return Event.RETURN_CARD
-        return Event.DECLINED
+        return await host_conversation.authorize(self, kind, processing_code, amount,
+                                                 with_pin=with_pin, to_account=to_account,
+                                                 tags=tags)
 
     def reverse(self, record: TransactionRecord, reason: str, dispensed: int | None = None
                 ) -> None:
         """Queue a 0420 for the current transaction (store-and-forward)."""
-        fields = reversal_advice(self.current_session().request_fields,
-                                 stan=self.link.next_stan(), now=dt.datetime.now(dt.UTC),
-                                 reason=reason, dispensed_minor=dispensed)
-        record.reversal_reason = reason
-        self.link.queue_advice("0420", fields, type=record.type, amount=record.amount,
-                               reason=reason, settled=dispensed or 0, original_stan=record.stan)
+        host_conversation.reverse(self, record, reason, dispensed)
 
     def complete(self, record: TransactionRecord, amount: int) -> None:
         """Queue a 0220 with the final amount (store-and-forward)."""
-        fields = completion_advice(self.current_session().request_fields,
-                                   stan=self.link.next_stan(), now=dt.datetime.now(dt.UTC),
-                                   final_amount_minor=amount)
-        record.completion_amount = amount
-        self.link.queue_advice("0220", fields, type=record.type, amount=record.amount,
-                               settled=amount, original_stan=record.stan)
+        host_conversation.complete(self, record, amount)
 
     # -- session states ----------------------------------------------------------------
     async def _idle(self) -> Event:
