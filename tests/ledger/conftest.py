@@ -55,6 +55,11 @@ async def withdraw_hold(
     )
 
 
+async def open_customer(ledger: Ledger, account_id: str = "ACC1", balance: int = 100_000) -> None:
+    """A customer account in CURRENCY with an opening balance (minor units)."""
+    await ledger.open_account(account_id, name="Wang Wei 王伟", currency=CURRENCY, balance=balance)
+
+
 async def concurrent_withdraw_statuses(
     ledger: Ledger, holds: int, amount: int, account_id: str = "ACC1"
 ) -> list[str]:

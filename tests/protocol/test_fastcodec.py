@@ -34,7 +34,9 @@ from switch.protocol.message import (
     peek_field,
 )
 from tests.protocol import reference_codec
-from tests.protocol.test_golden_messages import FAKE_MAC, GOLDEN
+from tests.protocol.golden import FAKE_MAC
+from tests.protocol.test_golden_requests import REQUESTS, WITHDRAWAL
+from tests.protocol.test_golden_responses import RESPONSES
 
 ALPHABETS: dict[str, str] = {
     "n": string.digits,
@@ -47,6 +49,7 @@ ALPHABETS: dict[str, str] = {
 TEXT_ALPHABET = ALPHABETS["ans"] + "éß王转账€𝄞"
 # What a corrupted byte becomes: near misses of every class, controls, non-ASCII.
 NASTY_BYTES = b"0123456789abcdefABCDEFxyzXYZ =D+-_ \t\n\x00\x1f\x7f\x80\xc3\xa9\xe7\xff"
+GOLDEN = [*REQUESTS, *RESPONSES]
 MACCABLE = [golden for golden in GOLDEN if golden.macced]
 
 
@@ -267,9 +270,9 @@ def test_random_bytes_decode_identically(raw: bytes) -> None:
         st.tuples(st.integers(0, 400), st.sampled_from(NASTY_BYTES)), min_size=1, max_size=3
     ),
 )
-@example(golden=GOLDEN[4], edits=[(52, ord("+"))])  # "+6" as the LLVAR prefix of field 32
-@example(golden=GOLDEN[4], edits=[(52, ord(" "))])  # " 6": int() accepts it, the dialect not
-@example(golden=GOLDEN[4], edits=[(52, ord("-"))])  # "-6": a negative length
+@example(golden=WITHDRAWAL, edits=[(52, ord("+"))])  # "+6" as the LLVAR prefix of field 32
+@example(golden=WITHDRAWAL, edits=[(52, ord(" "))])  # " 6": int() accepts it, the dialect not
+@example(golden=WITHDRAWAL, edits=[(52, ord("-"))])  # "-6": a negative length
 def test_mutated_golden_messages_fail_identically(
     golden: Any, edits: list[tuple[int, int]]
 ) -> None:

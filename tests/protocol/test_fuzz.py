@@ -18,9 +18,10 @@ from switch.protocol import (
     encode_format_error_response,
     encode_message,
 )
-from tests.protocol.test_golden_messages import GOLDEN
+from tests.protocol.test_golden_requests import REQUESTS
+from tests.protocol.test_golden_responses import RESPONSES
 
-SEEDS = [golden.raw for golden in GOLDEN]
+SEEDS = [golden.raw for golden in (*REQUESTS, *RESPONSES)]
 
 
 def check_message(raw: bytes) -> None:
