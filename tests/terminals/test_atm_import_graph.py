@@ -65,9 +65,11 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def test_graph_sees_the_firmware_importing_the_flows() -> None:
-    """The reader works: the firmware's import of the flows is in the graph."""
+    """The reader works: the firmware's imports of the flows and of the host conversation are
+    in the graph (so the cycle check below covers both)."""
     graph = _graph()
     assert f"{PACKAGE}.flows" in graph[f"{PACKAGE}.firmware"]
+    assert f"{PACKAGE}.host_conversation" in graph[f"{PACKAGE}.firmware"]
     assert f"{PACKAGE}.flow_port" in graph[f"{PACKAGE}.flows"]
 
 
