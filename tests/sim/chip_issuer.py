@@ -73,6 +73,8 @@ class ChipIssuer:
                     buffer += chunk
                 size = struct.unpack(">H", buffer[:2])[0]
                 raw, buffer = buffer[2 : 2 + size], buffer[2 + size :]
+                if not raw:
+                    continue  # a zero-length frame: keep-alive, as the switch treats it
                 answer = self._answer(raw)
                 await stream.send_all(struct.pack(">H", len(answer)) + answer)
         except trio.BrokenResourceError:
