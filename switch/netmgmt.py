@@ -66,8 +66,12 @@ class TerminalDirectory:
         self._open_batch: _Batch | None = None
         self._previous_done: trio.Event | None = None
 
-    async def status(self, terminal_id: str, *, max_age_s: float) -> str | None:
-        """``enabled``, ``disabled`` or None (unknown); raises DatabaseUnavailable."""
+    async def status(
+        self, terminal_id: str, *, max_age_s: float, last_known_ok: bool = True
+    ) -> str | None:
+        """``enabled``, ``disabled`` or None (unknown). When PostgreSQL cannot be read, the
+        status last read (``last_known_ok``, the per-request gate) or DatabaseUnavailable
+        (a sign-on, which must read the registry afresh)."""
         now = self._clock()
         cached = self._cache.get(terminal_id)
         if cached is not None and now - cached[1] <= max_age_s:
@@ -82,7 +86,7 @@ class TerminalDirectory:
             batch.ids.add(terminal_id)
             await batch.done.wait()
         if batch.error is not None:
-            if terminal_id in self._last:
+            if last_known_ok and terminal_id in self._last:
                 # PostgreSQL is unreachable: the status last read stands (as for keys), so
                 # the request goes on to where its 91 is recorded (spec 5.6) instead of
                 # being answered 91 here, where nothing could record it.
@@ -205,7 +209,7 @@ class NetworkManagement:
         ):  # spec 10: a client certificate binds the connection to its CN
             log.warning("sign-on does not match the client certificate", extra=extra)
             return answer(request, ResponseCode.NOT_PERMITTED_TO_TERMINAL)
-        status = await self._directory.status(terminal_id, max_age_s=0.0)
+        status = await self._directory.status(terminal_id, max_age_s=0.0, last_known_ok=False)
         if status != STATUS_ENABLED or session.closing:
             log.warning("sign-on refused", extra={**extra, "reason": status or "unknown terminal"})
             return answer(request, ResponseCode.NOT_PERMITTED_TO_TERMINAL)

@@ -66,3 +66,14 @@ async def test_a_terminal_never_read_is_still_unavailable(registry: Registry) ->
     registry.down = True
     with pytest.raises(DatabaseUnavailable):
         await directory.status("ATM001", max_age_s=2.0)
+
+
+async def test_a_sign_on_reads_the_registry_afresh_or_fails(registry: Registry) -> None:
+    """A sign-on never uses the last status (disabling takes effect at the next sign-on)."""
+    now = [0.0]
+    directory = directory_over(registry, now)
+    assert await directory.status("ATM001", max_age_s=0.0) == "enabled"
+    registry.down = True
+    now[0] = 0.5
+    with pytest.raises(DatabaseUnavailable):
+        await directory.status("ATM001", max_age_s=0.0, last_known_ok=False)
