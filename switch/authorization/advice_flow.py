@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 import trio
@@ -24,6 +25,7 @@ from switch.authorization.batches import AuthorizationBatches
 from switch.authorization.context import AuthContext
 from switch.authorization.request import FinancialRequest, fingerprint
 from switch.authorization.security import TerminalKeys
+from switch.authorization.void_journal import VoidJournal
 from switch.db.runtime import DatabaseUnavailable
 from switch.protocol.answer import Answer
 from switch.protocol.message import Message
@@ -32,9 +34,16 @@ from switch.protocol.message import Message
 resubmissions_max: Final = 3
 
 class AdviceFlow:
-    def __init__(self, ctx: AuthContext, batches: AuthorizationBatches) -> None:
+    def __init__(
+        self, ctx: AuthContext, batches: AuthorizationBatches, journal: VoidJournal | None = None,
+        retry_voids: Callable[[], Awaitable[int]] | None = None,
+    ) -> None:
         self._ctx = ctx
         self._batches = batches
+        # The 0200 path's owed voids: an advice of a request answered 91 whose void is still
+        # owed lets the void go first, so it finds the 91 recorded and has no effect (spec 5.6).
+        self._journal = journal
+        self._retry_voids = retry_voids
 
     async def handle(
         self,
@@ -61,6 +70,7 @@ class AdviceFlow:
         decided_at = received_at
         with trio.move_on_at(deadline):
             try:
+                await self._settle_owed_void(request)
                 for _ in range(resubmissions_max):
                     decision = await self._batches.record_advice(item)
                     if decision.status == "stale":
@@ -79,6 +89,15 @@ class AdviceFlow:
                 pass
         fields = financial_fields(message, code, decided_at=decided_at, language=request.language)
         return await encode_answer(self._ctx.hsm, keys.tak, message, fields)
+
+    async def _settle_owed_void(self, request: FinancialRequest) -> None:
+        original = request.original
+        if self._journal is None or self._retry_voids is None or original is None:
+            return
+        key = (request.key.terminal_id, original.stan, original.transmission_dt,
+               original.acquirer_id)
+        if self._journal.owes(key):
+            await self._retry_voids()  # DatabaseUnavailable: the advice is answered 91
 
     def _count_reversal(self, request: FinancialRequest) -> None:
         metrics = self._ctx.metrics

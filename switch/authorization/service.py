@@ -70,7 +70,8 @@ class Authorization:
         self.financial = FinancialFlow(
             ctx, self.cards, self.batches, journal=VoidJournal(ctx.void_journal_path)
         )
-        self.advices = AdviceFlow(ctx, self.batches)
+        self.advices = AdviceFlow(ctx, self.batches, self.financial.journal,
+                                  self.financial.retry_voids)
         self.handler = FinancialHandler(ctx, self.keys, self.financial, self.advices)
         self.key_exchange = KeyExchangeHandler(ctx, self.keys)
 

@@ -19,20 +19,40 @@ from tests.authorization.test_engine_v3 import (
 )
 
 
-async def test_a_91_reversed_before_its_void_is_still_recorded_91(pg_dsn: str) -> None:
-    """Seed 20261325: the 0420 was recorded while the void was owed; the void then found the
-    original "reversed" and left its decision 00."""
+async def test_a_reversal_of_an_owed_91_lets_the_void_go_first(pg_dsn: str) -> None:
+    """Spec 5.6: a reversal a terminal sends after a 91 is answered 00 with no effect. On the
+    node that owes the void, the advice lets it go first, so the reversal finds the 91."""
     async with running_switch(pg_dsn, deadline_s=1.5) as switch:
         atm = await switch.atm("ATM001")
         original = await withdrawal_answered_91(switch, atm)
         assert len(switch.authorization.financial.journal) == 1  # the void is owed
-        reversal, _ = await atm.reverse(original, reason="17")
+        reversal, _ = await atm.reverse(original, reason="32", dispensed=50_000)
         assert reversal.fields["39"] == "00"
+        assert not len(switch.authorization.financial.journal)
+        row = await stored(switch.db, original["11"])
+        assert (row["state"], row["response_code"]) == ("voided", "91")
+        assert await switch.balance("ACC1") == (OPENING_ACC1, OPENING_ACC1, 0)
+        assert not await switch.db.fetch("SELECT * FROM ledger_check_invariants()")
+
+
+async def test_a_91_reversed_elsewhere_before_its_void_is_still_recorded_91(
+    pg_dsn: str,
+) -> None:
+    """Seed 20261325: a 0420 recorded (here by a second switch on the same database, which
+    does not know the first one's journal) before the void; the void then found the original
+    "reversed" and left its decision 00."""
+    async with running_switch(pg_dsn, deadline_s=1.5) as switch:
+        atm = await switch.atm("ATM001")
+        original = await withdrawal_answered_91(switch, atm)
+        assert len(switch.authorization.financial.journal) == 1  # the void is owed
+        async with running_switch(pg_dsn, deadline_s=1.5, load_fixture=False) as other:
+            elsewhere = await other.atm("ATM001", first_stan=700)
+            reversal, _ = await elsewhere.reverse(original, reason="17")
+            assert reversal.fields["39"] == "00"
         assert (await stored(switch.db, original["11"]))["state"] == "reversed"
         await settle_voids(switch)
         row = await stored(switch.db, original["11"])
         assert (row["state"], row["response_code"]) == ("voided", "91")
-        assert (await atm.send("0200", original)).fields["39"] == "91"
         assert await switch.balance("ACC1") == (OPENING_ACC1, OPENING_ACC1, 0)
         assert not await switch.db.fetch("SELECT * FROM ledger_check_invariants()")
 

@@ -7,6 +7,11 @@
 -- the expiry sweep resolved while the void was owed: a deposit released, or a withdrawal
 -- presumed dispensed although the terminal, told 91, dispensed nothing (spec 5.6, 10).
 --
+-- A void keeps the row's commit_seq (the decision's place in commit order): the decision's
+-- effect was visible to the messages that committed between it and the void, so the
+-- simulation's oracle must replay it there and undo it later (seed 20262187: a withdrawal
+-- declined 55 under a PIN change answered 91 whose void was still owed).
+--
 -- So a void also applies to "reversed", "released" and "presumed_captured" (the table in
 -- switch/authorization/states.py): it records 91 and undoes what is left (a presumed capture
 -- is reversed in full; a reversal or a release left nothing). Completed and partially
@@ -92,8 +97,11 @@ BEGIN
                 END IF;
             END IF;
             PERFORM auth_move(o.id, o.state, 'void');
+            -- commit_seq stays the decision's: its effect was visible from then until
+            -- now (the simulation's oracle replays it there, with the undo later).
             UPDATE auth_messages SET response_code = '91', answered_at = now(),
-                                     commit_seq = nextval('auth_commit_seq'),
+                                     commit_seq = coalesce(commit_seq,
+                                                           nextval('auth_commit_seq')),
                                      effect = CASE WHEN effect IS NULL THEN NULL
                                                    ELSE effect || '{"voided": true}'::jsonb END
              WHERE id = o.id;
