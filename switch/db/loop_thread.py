@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import outcome
@@ -30,10 +30,15 @@ thread_join_timeout_s = 10.0
 class LoopThread:
     """Runs one asyncio loop forever in a daemon thread until :meth:`stop`."""
 
-    def __init__(self, name: str = "asyncpg-loop") -> None:
+    def __init__(
+        self,
+        name: str = "asyncpg-loop",
+        new_loop: Callable[[], asyncio.AbstractEventLoop] = asyncio.SelectorEventLoop,
+    ) -> None:
         # Not asyncio.new_event_loop(): once trio-asyncio is imported its loop policy refuses
-        # to make a loop from inside Trio. A selector loop is what Linux would give anyway.
-        self.loop: asyncio.AbstractEventLoop = asyncio.SelectorEventLoop()
+        # to make a loop from inside Trio. A selector loop is what Linux would give anyway
+        # (``new_loop`` may be uvloop's, the ``uvloop-thread`` bridge).
+        self.loop: asyncio.AbstractEventLoop = new_loop()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 

@@ -1,7 +1,7 @@
 """asyncpg under Trio: the one place that crosses into asyncio.
 
 asyncpg speaks asyncio only. ``open_database`` opens a bridge
-(:mod:`switch.db.bridges`: a private asyncio loop in a helper thread by default,
+(:mod:`switch.db.bridges`: a private uvloop loop in a helper thread by default,
 or trio-asyncio) with an asyncpg pool in it; ``Database`` methods run asyncpg
 calls as asyncio coroutines there and return to Trio. For a multi-statement
 transaction pass an asyncio coroutine function to
@@ -214,7 +214,7 @@ async def open_database(
     pool_size_min: int = 2,
     pool_size_max: int = 16,
     call_timeout_s: float = 4.0,
-    bridge: str = "thread",
+    bridge: str = "uvloop-thread",
 ) -> AsyncIterator[Database]:
     """Open the asyncio bridge and an asyncpg pool for the duration of the block.
 

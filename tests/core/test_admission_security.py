@@ -42,7 +42,9 @@ class SlowDirectory:
         self.delay_s = delay_s
         self.enabled = set(terminal_ids)
 
-    async def status(self, terminal_id: str, *, max_age_s: float) -> str | None:
+    async def status(
+        self, terminal_id: str, *, max_age_s: float, last_known_ok: bool = True
+    ) -> str | None:
         await trio.sleep(self.delay_s)
         return "enabled" if terminal_id in self.enabled else None
 

@@ -1,10 +1,11 @@
-"""Both asyncio bridges (thread, trio-asyncio) and migrations against a real PostgreSQL."""
+"""Every asyncio bridge (thread, uvloop-thread, trio-asyncio) and migrations, real PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncpg
 import pytest
 
+from switch.db.bridges import BRIDGES
 from switch.db.migrate import available_migrations, migrate
 from switch.db.runtime import Database, DatabaseUnavailable, open_database
 
@@ -16,7 +17,7 @@ async def test_migrations_are_idempotent(db: Database) -> None:
     assert sorted(versions) == [m.version for m in available_migrations()]
 
 
-@pytest.mark.parametrize("bridge", ["thread", "trio-asyncio"])
+@pytest.mark.parametrize("bridge", BRIDGES)
 async def test_transaction_runs_in_one_crossing(pg_dsn: str, bridge: str) -> None:
     async def insert_two(connection, terminal_a: str, terminal_b: str) -> int:  # type: ignore[no-untyped-def]
         async with connection.transaction():
@@ -32,7 +33,7 @@ async def test_transaction_runs_in_one_crossing(pg_dsn: str, bridge: str) -> Non
         assert await db.fetchval("SELECT count(*) FROM terminals") == 2
 
 
-@pytest.mark.parametrize("bridge", ["thread", "trio-asyncio"])
+@pytest.mark.parametrize("bridge", BRIDGES)
 async def test_call_deadline_is_a_typed_error(pg_dsn: str, bridge: str) -> None:
     async with open_database(pg_dsn, pool_size_min=1, pool_size_max=1, bridge=bridge) as db:
         with pytest.raises(DatabaseUnavailable, match="exceeded"):
@@ -40,7 +41,7 @@ async def test_call_deadline_is_a_typed_error(pg_dsn: str, bridge: str) -> None:
         assert await db.ping()
 
 
-@pytest.mark.parametrize("bridge", ["thread", "trio-asyncio"])
+@pytest.mark.parametrize("bridge", BRIDGES)
 async def test_unreachable_server_is_a_typed_error(bridge: str) -> None:
     with pytest.raises(DatabaseUnavailable):
         async with open_database(
