@@ -47,8 +47,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--deadline", type=float, default=1.0, help="request deadline, s")
     parser.add_argument("--verbose", action="store_true", help="log the simulation's steps")
     parser.add_argument("--trace", choices=("failing", "all"), nargs="?", const="failing",
-                        default=None, help="print every message of the failing (or all) "
-                                           "histories to stderr")
+                        default="failing", help="print every message of the failing (the "
+                                                "default) or all histories to stderr")
     arguments = parser.parse_args(argv)
     if arguments.only and arguments.histories is None and arguments.seconds is None:
         arguments.histories = 0  # --only: those catalogue histories, no seeded ones
