@@ -36,6 +36,11 @@ OPS_CONNECTIONS_MAX: Final = 64  # scrapers and orchestrator probes; more is a s
 Readiness = Callable[[], Awaitable[bool]]
 
 
+class OpsEndpointUnavailable(OSError):
+    """The ops endpoint's port cannot be bound: named apart from the terminal port, so the
+    operator is told which of the two ports is taken."""
+
+
 class CachedReadiness:
     """Readiness checked at most once per ``ttl_s``, one check at a time."""
 
@@ -105,10 +110,16 @@ async def serve_ops(
     """Serve until cancelled; ``started((host, port))`` once listening (port 0 picks one)."""
     app = ops_app(metrics, ready, readiness_ttl_s=readiness_ttl_s)
     async with trio.open_nursery() as nursery:
-        address: tuple[str, int] = await nursery.start(
-            lambda task_status: serve_asgi(
-                app, host, port, connections_max=connections_max, task_status=task_status
+        try:
+            address: tuple[str, int] = await nursery.start(
+                lambda task_status: serve_asgi(
+                    app, host, port, connections_max=connections_max, task_status=task_status
+                )
             )
-        )
+        except OSError as exc:
+            raise OpsEndpointUnavailable(
+                exc.errno, f"cannot listen on the ops endpoint {host}:{port}: "
+                f"{exc.strerror or exc} (ops.metrics_port)"
+            ) from exc
         log.info("ops endpoint listening", extra={"address": f"{address[0]}:{address[1]}"})
         task_status.started(address)

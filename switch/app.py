@@ -140,10 +140,12 @@ class SwitchApp:
             self.ops_address = await nursery.start(
                 serve_ops, ops.metrics_host, ops.metrics_port, self.metrics, self.ready
             )
-        except OSError as exc:  # e.g. port taken by another switch: serve anyway, say so
+        except* OSError as group:  # e.g. port taken by another switch: serve anyway, say so
+            # serve_ops's own nursery wraps its bind error in an exception group.
+            reasons = "; ".join(str(exc) for exc in group.exceptions)
             log.warning(
                 "ops endpoint not started",
-                extra={"address": f"{ops.metrics_host}:{ops.metrics_port}", "reason": str(exc)},
+                extra={"address": f"{ops.metrics_host}:{ops.metrics_port}", "reason": reasons},
             )
 
 

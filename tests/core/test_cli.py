@@ -181,3 +181,25 @@ def test_serve_alone_on_a_fresh_machine(tmp_path: Path, serve) -> None:  # type:
     process.send_signal(signal.SIGINT)
     assert process.wait(30) == 0
     assert time.monotonic() - started < 60
+
+
+@pytest.mark.slow
+def test_serve_serves_terminals_when_its_ops_port_is_taken(
+    pg_dsn: str, tmp_path: Path, serve
+) -> None:  # type: ignore[no-untyped-def]
+    # docs/operations.md: a taken ops port is a warning naming that port, and terminals are
+    # served anyway. The switch used to exit, blaming the terminal port ("cannot listen on
+    # <terminal port>"), and one such worker failed a whole `serve --workers N` start.
+    assert cli("terminals", "add", "ATM00001", "--data-dir", str(tmp_path), "--dsn", pg_dsn) == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        ops_port = taken.getsockname()[1]
+        process, host, port = serve("--dsn", pg_dsn, "--metrics-port", str(ops_port))
+        with socket.create_connection((host, port), timeout=10) as sock:
+            assert response_code_0810(frame_exchange(sock, SIGN_ON % b"ATM00001")) == b"00"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 0
+    stderr = process.stderr.read()
+    assert "ops endpoint not started" in stderr, stderr
+    assert f"cannot listen on the ops endpoint 127.0.0.1:{ops_port}" in stderr, stderr

@@ -45,13 +45,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _read_line(stream: trio.abc.ReceiveStream) -> tuple[str, bytes]:
+def _log_tail(log: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+async def _read_line(stream: trio.abc.ReceiveStream, log: Path) -> tuple[str, bytes]:
     buffer = b""
     with trio.fail_after(startup_timeout_s):
         while b"\n" not in buffer:
             chunk = await stream.receive_some(1024)
             if not chunk:
-                raise RuntimeError("atm-switch serve exited before listening")
+                raise RuntimeError(
+                    f"atm-switch serve exited before listening; its log ends:\n{_log_tail(log)}"
+                )
             buffer += chunk
     line, rest = buffer.split(b"\n", 1)
     return line.decode(), rest
@@ -63,8 +72,15 @@ async def serve_process(
     extra_args: Sequence[str] = (), extra_env: Mapping[str, str] | None = None,
     log_name: str = "serve.log",
 ) -> AsyncIterator[ServeProcess]:
-    """Start ``atm-switch serve`` and wait for its one ``listening HOST:PORT`` line."""
-    metrics = free_port() if metrics_port is None else metrics_port
+    """Start ``atm-switch serve`` and wait for its one ``listening HOST:PORT`` line.
+
+    Several workers get ``--metrics-port 0`` unless one is given: worker ``i`` listens on
+    base + ``i``, and base + 1 of a port the kernel just handed out is often some
+    connection's ephemeral port (a worker that cannot bind it fails the whole start)."""
+    if metrics_port is None:
+        metrics = free_port() if workers == 1 else 0
+    else:
+        metrics = metrics_port
     env = dict(os.environ, ATM_SWITCH_SERVER_REQUEST_DEADLINE_S="5",
                ATM_SWITCH_SERVER_SHUTDOWN_GRACE_S="5", **(extra_env or {}))
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -77,7 +93,7 @@ async def serve_process(
     rest: list[bytes] = []
     try:
         assert process.stdout is not None
-        line, tail = await _read_line(process.stdout)
+        line, tail = await _read_line(process.stdout, data_dir / log_name)
         assert line.startswith("listening "), line
         rest.append(tail)
         host, port_text = line.split(" ", 1)[1].rsplit(":", 1)
