@@ -241,3 +241,20 @@ async def test_duplicate_while_original_in_flight_gets_the_same_answer(pg_dsn: s
         assert first[0].fields["39"] == "00"
         assert dict(atm.link.unmatched[0].fields) == dict(first[0].fields)
         assert await switch.balance("ACC1") == (1_370_000, 1_270_000, 100_000)
+
+
+async def test_completion_of_unknown_original_reserves_nothing(pg_dsn: str) -> None:
+    # A 0220 names an original the switch never saw: it is acknowledged, leaves no marker,
+    # and the original, arriving late, is decided as new (only a 0420 blocks it, spec 5.4).
+    async with running_switch(pg_dsn) as switch:
+        atm = await switch.atm("ATM001")
+        original = atm.request_fields(CARD_MAIN, "010000", 100_000)
+        advice = completion_advice(original, stan=atm.next_stan(), now=dt.datetime.now(dt.UTC))
+        first = await atm.complete(original, fields=advice)
+        assert first.fields["39"] == "00"
+        late = await atm.send("0200", original)
+        assert late.fields["39"] == "00"
+        assert await switch.balance("ACC1") == (1_370_000, 1_270_000, 100_000)
+        # Its repeat (0221) is answered as the first time, with no effect on the late hold.
+        assert (await atm.complete(original, mti="0221", fields=advice)).fields == first.fields
+        assert await switch.balance("ACC1") == (1_370_000, 1_270_000, 100_000)
