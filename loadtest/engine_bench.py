@@ -15,6 +15,13 @@ per batch size, ``pg_cpu_us_per_0200``, ``pg_cpu_us_per_0220`` and their sum
 ``pg_cpu_us_per_withdrawal`` (issue 21's target: <= 150 us at 8 and <= 600 us at 1), and the
 wall time per batch.
 
+``--floor`` adds what any engine pays before doing its work, measured the same way on the same
+connection: ``floor_call_us_per_withdrawal`` calls two no-op PL/pgSQL functions with the batch
+functions' arguments (decoding the arrays, entering the function, returning one row per item,
+committing), and ``floor_one_row_us_per_withdrawal`` also writes one row per message under the
+message's key (the five-column key of ``auth_messages``), the least a message can write. The
+difference between the engine and the second floor is the engine's own work.
+
 The same script runs against any engine version whose batch functions take these arrays
 (``--dsn`` for an existing, migrated database), which is how the before/after figures in
 docs/performance.md were taken.
@@ -30,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import trio
 
@@ -102,8 +109,56 @@ def completion(item: FinancialItem, stan: int) -> AdviceItem:
     )  # fmt: skip
 
 
+FLOOR_TABLE: Final = "engine_bench_floor"
+FLOOR_RESULT: Final = (
+    "SELECT u.i::integer, 'new'::text, '00'::text, NULL::bigint, now(), NULL::bigint,"
+    " NULL::bigint, NULL::bigint, NULL::bigint, NULL::text, NULL::jsonb, false"
+    " FROM generate_series(1, cardinality(p_terminals)) AS u (i)"
+)
+FLOOR_BODIES: Final = {
+    "call": f"RETURN QUERY {FLOOR_RESULT};",
+    "one_row": (
+        f"INSERT INTO {FLOOR_TABLE} SELECT p_class, t.term, t.stan, t.tdt, t.acq, t.amount"
+        " FROM unnest(p_terminals, p_stans, p_tdts, p_acqs, p_amounts)"
+        " AS t (term, stan, tdt, acq, amount) ON CONFLICT DO NOTHING;"
+        f" RETURN QUERY {FLOOR_RESULT};"
+    ),
+}
+
+
+async def create_floor(connection: Any) -> dict[str, tuple[str, str]]:
+    """The floor's functions (in pg_temp) and table: {floor: (0200 query, 0220 query)}."""
+    await connection.execute(
+        f"CREATE TABLE IF NOT EXISTS {FLOOR_TABLE} (message_class text, terminal_id text,"
+        " stan text, transmission_dt text, acquirer_id text, amount_minor bigint NOT NULL,"
+        " PRIMARY KEY (message_class, terminal_id, stan, transmission_dt, acquirer_id))"
+    )
+    signatures = await connection.fetch(
+        "SELECT p.proname, pg_get_function_arguments(p.oid) AS arguments FROM pg_proc p"
+        " WHERE p.proname IN ('auth_financial_batch', 'auth_advice_batch')"
+        " ORDER BY p.oid DESC"
+    )
+    arguments = {row["proname"]: row["arguments"] for row in reversed(signatures)}
+    queries: dict[str, tuple[str, str]] = {}
+    for floor, body in FLOOR_BODIES.items():
+        names = []
+        for engine, message_class, query in (("auth_financial_batch", "0200", FINANCIAL_QUERY),
+                                             ("auth_advice_batch", "0220", ADVICE_QUERY)):
+            name = f"floor_{floor}_{message_class}"
+            await connection.execute(
+                f"CREATE OR REPLACE FUNCTION pg_temp.{name}({arguments[engine]})"
+                " RETURNS SETOF auth_result LANGUAGE plpgsql"
+                " SET plan_cache_mode = force_generic_plan AS $floor$"
+                f" DECLARE p_class text := '{message_class}'; BEGIN {body} END $floor$"
+            )
+            names.append(query.replace(engine, f"pg_temp.{name}"))
+        queries[floor] = (names[0], names[1])
+    return queries
+
+
 async def measure_size(
-    connection: Any, cards: list[tuple[int, int, str]], size: int, items: int, first_stan: int
+    connection: Any, cards: list[tuple[int, int, str]], size: int, items: int, first_stan: int,
+    queries: tuple[str, str] = (FINANCIAL_QUERY, ADVICE_QUERY),
 ) -> dict[str, float]:
     pid = await connection.fetchval("SELECT pg_backend_pid()")
     batches = max(1, items // size)
@@ -119,8 +174,8 @@ async def measure_size(
         advices = [completion(item, stan + k) for k, item in enumerate(requests)]
         stan += size
         for kind, query, columns in (
-            ("0200", FINANCIAL_QUERY, [*financial_columns(requests), 3]),
-            ("0220", ADVICE_QUERY, advice_columns(advices)),
+            ("0200", queries[0], [*financial_columns(requests), 3]),
+            ("0220", queries[1], advice_columns(advices)),
         ):
             before_cpu, before_wall = cpu_seconds(pid), time.perf_counter()
             rows = await connection.fetch(query, *columns)
@@ -152,10 +207,20 @@ async def benchmark(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
             cards = await open_cards(connection, args.cards)
             # A warm-up round so plans are cached, as in a switch that has been serving.
             await measure_size(connection, cards, 8, 64, first_stan=900_000)
+            floors = await create_floor(connection) if args.floor else {}
             results = []
             for number, size in enumerate(args.sizes):
-                results.append(await measure_size(connection, cards, size, args.items,
-                                                  first_stan=number * 100_000 + 1))
+                result = await measure_size(connection, cards, size, args.items,
+                                            first_stan=number * 100_000 + 1)
+                for floor, queries in floors.items():
+                    measured = await measure_size(connection, cards, size, args.items,
+                                                  first_stan=number * 100_000 + 50_001,
+                                                  queries=queries)
+                    result[f"floor_{floor}_us_per_withdrawal"] = measured[
+                        "pg_cpu_us_per_withdrawal"]
+                results.append(result)
+            if floors:
+                await connection.execute(f"DROP TABLE {FLOOR_TABLE}")
             return {"cards": len(cards), "items_per_size": args.items, "sizes": results}
 
         report: dict[str, Any] = await db.run(run, timeout_s=3_600)
@@ -173,6 +238,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--plan-cache-mode", choices=["auto", "force_generic_plan",
                                                       "force_custom_plan"],
                         help="PostgreSQL's plan_cache_mode for the session (default: server's)")
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure no-op functions with the same arguments (the floor)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if min(args.sizes) < 1 or args.items < 1 or args.cards < max(args.sizes):
