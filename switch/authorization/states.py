@@ -13,9 +13,10 @@ Rules the table enforces (spec 5.4-5.6, 10):
 
 * a repeat never changes a decided original (no event moves a decided state for a repeat);
 * a void (the switch answered ``91``) applies to ``approved`` or ``declined``, and to a request
-  already undone meanwhile (``reversed``, ``released``, ``presumed_captured``), never once the
-  terminal reported cash moved (``completed``, ``partially_reversed``); only for the attempt
-  that made the claim (the SQL checks the token) and only if no repeat was handed the decision;
+  something else moved while the void was owed (a reversal, a completion, the expiry sweep):
+  a terminal told only ``91`` was given no decision to act on (spec 5.6, 10), so the void
+  undoes whatever is left; only for the attempt that made the claim (the SQL checks the token)
+  and only if no repeat was handed the decision (then the terminal may have acted on it);
 * at most one effective reversal: ``reversed`` and ``partially_reversed`` accept no advice;
 * a completion after a presumed capture moves ``presumed_captured`` to ``completed`` once, so a
   second completion finds nothing to correct.
@@ -67,6 +68,10 @@ TRANSITIONS: Mapping[tuple[State, Event], State] = MappingProxyType({
     (S.REVERSED, E.VOID): S.VOIDED,
     (S.RELEASED, E.VOID): S.VOIDED,
     (S.PRESUMED_CAPTURED, E.VOID): S.VOIDED,
+    # An advice posted it (all or part) while the void was owed (migration 0323): the terminal
+    # was told only 91, so what the advice posted is reversed.
+    (S.COMPLETED, E.VOID): S.VOIDED,
+    (S.PARTIALLY_REVERSED, E.VOID): S.VOIDED,
     (S.APPROVED, E.COMPLETE): S.COMPLETED,
     (S.APPROVED, E.REVERSE_FULL): S.REVERSED,
     (S.APPROVED, E.REVERSE_PARTIAL): S.PARTIALLY_REVERSED,

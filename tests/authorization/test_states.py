@@ -1,5 +1,5 @@
 """The message state machine is written once: states.py's table and the SQL's
-auth_next_state (migrations 0320, 0321) must agree on every (state, event) pair, allowed or not."""
+auth_next_state (migrations 0320, 0321, 0323) must agree on every (state, event) pair."""
 
 from __future__ import annotations
 
@@ -25,17 +25,18 @@ def test_illegal_transitions_raise() -> None:
     with pytest.raises(IllegalTransition):
         next_state(State.REVERSED, Event.REVERSE_FULL)
     with pytest.raises(IllegalTransition):
-        next_state(State.COMPLETED, Event.VOID)  # a void after cash was dispensed
+        next_state(State.VOIDED, Event.COMPLETE)  # a 0220 after the void finds nothing
     with pytest.raises(IllegalTransition):
         next_state(State.PARTIALLY_REVERSED, Event.REVERSE_FULL)  # at most one reversal
     assert next_state(State.PRESUMED_CAPTURED, Event.COMPLETE) is State.COMPLETED
 
 
-def test_a_void_applies_until_the_terminal_reported_cash_moved() -> None:
-    """First decisions, and requests something else undid first (migration 0321); never a
-    completed or partially reversed one (the terminal acted on the decision)."""
+def test_a_void_applies_to_every_decided_state_it_can_undo() -> None:
+    """First decisions, and requests something else moved while the void was owed (a reversal,
+    the expiry sweep: migration 0321; a completion or a partial reversal: migration 0323, spec
+    5.6 "a 91 never leaves a ledger effect"); never a voided row, a marker or an advice row."""
     assert VOIDABLE == {State.APPROVED, State.DECLINED, State.REVERSED, State.RELEASED,
-                        State.PRESUMED_CAPTURED}
+                        State.PRESUMED_CAPTURED, State.COMPLETED, State.PARTIALLY_REVERSED}
     assert State.CLAIMED not in DECIDED
     assert [state_for_code(c) for c in ("00", "91", "51")] == [
         State.APPROVED, State.VOIDED, State.DECLINED]

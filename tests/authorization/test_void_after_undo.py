@@ -74,3 +74,41 @@ async def test_a_91_presumed_dispensed_before_its_void_is_given_back(pg_dsn: str
         assert await switch.balance("ACC1") == (OPENING_ACC1, OPENING_ACC1, 0)
         assert (await atm.send("0200", original)).fields["39"] == "91"
         assert not await switch.db.fetch("SELECT * FROM ledger_check_invariants()")
+
+
+async def _advice_elsewhere_before_the_void(pg_dsn: str, send_advice: str) -> None:
+    """A withdrawal answered 91 whose void is owed; a second switch on the same database (which
+    does not know the first one's journal) records an advice of it first, moving cash on the
+    ledger; then the void is settled. Spec 5.6: the 91 stands and leaves no effect."""
+    async with running_switch(pg_dsn, deadline_s=1.5) as switch:
+        atm = await switch.atm("ATM001")
+        original = await withdrawal_answered_91(switch, atm)
+        assert len(switch.authorization.financial.journal) == 1  # the void is owed
+        async with running_switch(pg_dsn, deadline_s=1.5, load_fixture=False) as other:
+            elsewhere = await other.atm("ATM001", first_stan=700)
+            if send_advice == "partial reversal":
+                advice, _ = await elsewhere.reverse(original, reason="32", dispensed=40_000)
+                moved_to = "partially_reversed"
+            else:
+                advice = await elsewhere.complete(original)
+                moved_to = "completed"
+            assert advice.fields["39"] == "00"
+        assert (await stored(switch.db, original["11"]))["state"] == moved_to
+        assert (await switch.balance("ACC1"))[0] < OPENING_ACC1  # the advice posted cash
+        await settle_voids(switch)
+        row = await stored(switch.db, original["11"])
+        assert (row["state"], row["response_code"]) == ("voided", "91")
+        assert await switch.balance("ACC1") == (OPENING_ACC1, OPENING_ACC1, 0)
+        assert not await switch.db.fetch("SELECT * FROM ledger_check_invariants()")
+
+
+async def test_a_partial_reversal_recorded_before_the_void_is_undone(pg_dsn: str) -> None:
+    """Seed 20265028 (migration 0323): a 0420 reason 32 of a request told only 91, recorded
+    before the void, left 00 and the reversal's field 95 posted."""
+    await _advice_elsewhere_before_the_void(pg_dsn, "partial reversal")
+
+
+async def test_a_completion_recorded_before_the_void_is_undone(pg_dsn: str) -> None:
+    """The same with a 0220: the terminal was told 91, so the completion it sends anyway
+    posts nothing in the end (migration 0323)."""
+    await _advice_elsewhere_before_the_void(pg_dsn, "completion")
