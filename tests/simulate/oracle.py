@@ -186,11 +186,13 @@ class _Search:
             untouched.decided.add(message.key)
             yield untouched, ()
             old_pin = (message.card, card.pin) if card is not None else None
-            code = book.request(message)
-            if code == "00" or code in ("55", "75"):
-                yield book, (Pending("undo", message.key, card.account if card else "",
-                                     message.card, old_pin if message.kind == "pin_change"
-                                     else None),)
+            # Or it was decided first and voided later: the ledger effect of a 00 goes back,
+            # but what deciding did to the card stays (a wrong PIN counted, a right one
+            # resetting the count, whatever the code: seed 20266031, a 61 with the right PIN).
+            book.request(message)
+            yield book, (Pending("undo", message.key, card.account if card else "",
+                                 message.card, old_pin if message.kind == "pin_change"
+                                 else None),)
             return
         code = book.request(message)
         if code != item.code:
