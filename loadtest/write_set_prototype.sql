@@ -4,7 +4,7 @@
 -- card's account, credit ATM cash), its 0220 posts it by a compare-and-set from 'approved'.
 -- Account balances and daily counters are updated set-based, one statement per step per batch.
 -- What it leaves out (PIN tries, chip, network routing, reversals, expiry) is listed in
--- docs/performance.md, "Prototype of the minimal write set".
+-- docs/performance.md, "Fewer statements, the floor, and a prototype of the minimal write set".
 
 CREATE TABLE p_accounts (account_id text PRIMARY KEY, balance bigint NOT NULL, held bigint NOT NULL DEFAULT 0,
   status text NOT NULL DEFAULT 'active', CHECK (held >= 0));
